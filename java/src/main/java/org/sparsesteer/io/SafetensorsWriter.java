@@ -21,11 +21,15 @@ import org.bytedeco.pytorch.Tensor;
 import org.sparsesteer.tensor.Tensors;
 
 /**
- * Writes a safetensors file. Tensors are copied to host memory as they are added; the file is
- * written to a temporary sibling and renamed into place, so a failed write leaves nothing half-done.
+ * Writes a safetensors file. Each tensor added is held as a contiguous host tensor (native memory,
+ * not the Java heap) and streamed to disk; the file is written to a temporary sibling and renamed
+ * into place, so a failed write leaves nothing half-done. Close the writer if {@link #write} is not
+ * called.
  */
-public final class SafetensorsWriter {
-    private record Entry(String name, DType dtype, long[] shape, byte[] data) {}
+public final class SafetensorsWriter implements AutoCloseable {
+    private static final long CHUNK = 64L << 20;
+
+    private record Entry(String name, DType dtype, long[] shape, Tensor data) {}
 
     private final List<Entry> entries = new ArrayList<>();
     private final Map<String, String> metadata = new LinkedHashMap<>();
@@ -35,46 +39,46 @@ public final class SafetensorsWriter {
         return this;
     }
 
-    /** Adds a tensor (any device, any strides); its dtype is kept. */
+    /** Adds a copy of a tensor (any device, any strides); its dtype is kept. */
     public SafetensorsWriter add(String name, Tensor t) {
         DType dtype = DType.of(t.scalar_type());
-        try (Tensor c = t.cpu().contiguous()) {
-            long bytes = c.numel() * dtype.bytes;
-            if (bytes > Integer.MAX_VALUE - 64) throw new IllegalArgumentException(name + ": tensor too large for this writer");
-            byte[] data = new byte[(int) bytes];
-            if (bytes > 0) {
-                try (BytePointer p = new BytePointer(c.data_ptr())) {
-                    p.get(data);
-                }
-            }
-            return put(name, dtype, Tensors.shape(c), data);
+        Tensor c;
+        try (Tensor cpu = t.cpu()) {
+            c = cpu.contiguous().clone();
         }
+        return put(name, dtype, Tensors.shape(t), c);
     }
 
     public SafetensorsWriter addFloats(String name, float[] values, long... shape) {
-        ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-        b.asFloatBuffer().put(values);
-        return put(name, DType.F32, shape, b.array());
+        return put(name, DType.F32, shape, Tensors.fromFloats(values, shape));
     }
 
     public SafetensorsWriter addLongs(String name, long[] values, long... shape) {
-        ByteBuffer b = ByteBuffer.allocate(values.length * 8).order(ByteOrder.LITTLE_ENDIAN);
-        b.asLongBuffer().put(values);
-        return put(name, DType.I64, shape, b.array());
+        return put(name, DType.I64, shape, Tensors.fromLongs(values, shape));
     }
 
-    private SafetensorsWriter put(String name, DType dtype, long[] shape, byte[] data) {
-        if (name.equals("__metadata__")) throw new IllegalArgumentException("'__metadata__' is not a tensor name");
-        for (Entry e : entries) if (e.name.equals(name)) throw new IllegalArgumentException("tensor '" + name + "' added twice");
-        long numel = 1;
-        for (long s : shape) numel *= s;
-        if (numel * dtype.bytes != data.length) throw new IllegalArgumentException(name + ": shape does not match data");
-        entries.add(new Entry(name, dtype, shape.clone(), data));
+    private SafetensorsWriter put(String name, DType dtype, long[] shape, Tensor data) {
+        String problem = null;
+        if (name.equals("__metadata__")) problem = "'__metadata__' is not a tensor name";
+        for (Entry e : entries) if (e.name.equals(name)) problem = "tensor '" + name + "' added twice";
+        if (problem != null) {
+            data.close();
+            throw new IllegalArgumentException(problem);
+        }
+        entries.add(new Entry(name, dtype, shape.clone(), Tensors.keep(data)));
         return this;
     }
 
-    /** Writes the file atomically (temporary file in the same folder, then rename). */
+    /** Writes the file atomically (temporary file in the same folder, then rename) and releases the tensors. */
     public void write(Path target) throws IOException {
+        try {
+            writeFile(target);
+        } finally {
+            close();
+        }
+    }
+
+    private void writeFile(Path target) throws IOException {
         ObjectMapper json = new ObjectMapper();
         ObjectNode header = json.createObjectNode();
         if (!metadata.isEmpty()) {
@@ -83,36 +87,51 @@ public final class SafetensorsWriter {
         }
         long offset = 0;
         for (Entry e : entries) {
+            long bytes = e.data.numel() * e.dtype.bytes;
             ObjectNode o = header.putObject(e.name);
             o.put("dtype", e.dtype.name());
             ArrayNode s = o.putArray("shape");
             for (long d : e.shape) s.add(d);
             ArrayNode off = o.putArray("data_offsets");
             off.add(offset);
-            off.add(offset + e.data.length);
-            offset += e.data.length;
+            off.add(offset + bytes);
+            offset += bytes;
         }
         byte[] h = json.writeValueAsString(header).getBytes(StandardCharsets.UTF_8);
-        int padded = (h.length + 7) / 8 * 8; // keep the data section 8-byte aligned
+        int padded = (h.length + 7) / 8 * 8; // keeps the data section 8-byte aligned
         ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
         head.putLong(padded).put(h);
         while (head.position() < head.capacity()) head.put((byte) ' ');
         head.flip();
 
         Path dir = target.toAbsolutePath().getParent();
-        if (dir != null) Files.createDirectories(dir);
+        Files.createDirectories(dir);
         Path tmp = Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 while (head.hasRemaining()) ch.write(head);
                 for (Entry e : entries) {
-                    ByteBuffer b = ByteBuffer.wrap(e.data);
-                    while (b.hasRemaining()) ch.write(b);
+                    long bytes = e.data.numel() * e.dtype.bytes;
+                    if (bytes == 0) continue;
+                    try (BytePointer p = new BytePointer(e.data.data_ptr())) {
+                        for (long first = 0; first < bytes; first += CHUNK) {
+                            long n = Math.min(CHUNK, bytes - first);
+                            ByteBuffer b = p.position(first).limit(first + n).asByteBuffer();
+                            while (b.hasRemaining()) ch.write(b);
+                        }
+                    }
                 }
+                ch.force(false);
             }
             Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } finally {
             Files.deleteIfExists(tmp);
         }
+    }
+
+    @Override
+    public void close() {
+        for (Entry e : entries) e.data.close();
+        entries.clear();
     }
 }
