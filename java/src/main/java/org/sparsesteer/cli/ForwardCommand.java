@@ -7,6 +7,7 @@ import java.util.concurrent.Callable;
 import org.bytedeco.pytorch.Tensor;
 import org.sparsesteer.hooks.Capture;
 import org.sparsesteer.hooks.HookPoint;
+import org.sparsesteer.hooks.Hooks;
 import org.sparsesteer.io.SafetensorsWriter;
 import org.sparsesteer.model.Gemma2;
 import picocli.CommandLine.ArgGroup;
@@ -15,7 +16,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "forward", mixinStandardHelpOptions = true,
-        description = "Run one sequence and write its logits [T, vocab] and captured activations [T, d] (float32) to a safetensors file.")
+        description = "Run one sequence (optionally steered) and write its logits [T, vocab] and captured activations [T, d] (float32) to a safetensors file.")
 final class ForwardCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
@@ -26,15 +27,21 @@ final class ForwardCommand implements Callable<Integer> {
     @Option(names = "--capture", paramLabel = "HOOK", description = "Hook point to capture, e.g. blocks.2.hook_resid_post (repeatable).")
     List<String> capture = new ArrayList<>();
 
+    @Mixin
+    SteerOptions steer;
+
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "Output .safetensors file.")
     Path out;
 
     @Override
     public Integer call() throws Exception {
         for (String c : capture) HookPoint.parse(c); // bad names fail before the model loads
-        try (Gemma2 model = modelOptions.load()) {
+        steer.validate();
+        try (Gemma2 model = modelOptions.load(); SteerOptions s = steer) {
             int[] ids = input.ids(modelOptions.model);
-            try (Capture cap = new Capture(capture.toArray(String[]::new)); Tensor logits = model.forward(ids, cap.hooks())) {
+            Hooks steering = steer.active() ? steer.build(model, 1) : Hooks.NONE;
+            // Steering runs first, so captures see the steered stream.
+            try (Capture cap = new Capture(capture.toArray(String[]::new)); Tensor logits = model.forward(ids, steering.and(cap.hooks()))) {
                 SafetensorsWriter w = new SafetensorsWriter().add("logits", logits)
                         .addLongs("input_ids", toLongs(ids), ids.length)
                         .metadata("model", modelOptions.model.toString());

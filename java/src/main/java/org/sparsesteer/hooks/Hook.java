@@ -7,8 +7,9 @@ import org.bytedeco.pytorch.Tensor;
  *
  * <p>Return {@code null} (or the tensor given) to keep the activation, or a new [batch, T, d] tensor
  * of the same dtype and device to replace it. The activation is valid only during the call: a hook
- * that keeps data must copy it. Tensors the hook creates are released after the call unless it
- * takes ownership of them (see {@link Capture}).
+ * that keeps data must copy it. Tensors the hook creates belong to the forward call's scope and are
+ * released after the call; the returned tensor must be such a tensor (do not retain it), and data the
+ * hook wants to keep beyond the call it must own itself (see {@link Capture}).
  */
 @FunctionalInterface
 public interface Hook {

@@ -148,6 +148,28 @@ public final class Gemma2 implements AutoCloseable {
      * @return logits [batch, T or 1, vocab], float32, on the model's device; the caller owns it
      */
     public Tensor forward(TokenBatch batch, int promptEnd, KvCache cache, Hooks hooks, boolean lastOnly) {
+        return run(batch, promptEnd, cache, hooks, lastOnly, config.numLayers());
+    }
+
+    /**
+     * The activation at a hook point [batch, T, d], float32 on the CPU, running only the layers up
+     * to the point (no logits). Every position counts as prompt for hooks.
+     */
+    public Tensor activations(TokenBatch batch, HookPoint point, Hooks hooks) {
+        point.checkExists(config.numLayers());
+        Tensor[] kept = new Tensor[1];
+        Hooks grab = hooks.and(Hooks.builder().add(point, (p, a, ctx) -> {
+            kept[0] = Tensors.keep(a.to(ScalarType.Float).cpu().clone());
+            return null;
+        }).build());
+        int layers = point.kind() == Kind.EMBED ? 0 : point.layer() + 1;
+        try (Tensor none = run(batch, batch.length(), null, grab, true, layers)) {
+            return kept[0];
+        }
+    }
+
+    /** Runs the first {@code layers} decoder layers; the logits only when all of them ran (else an empty tensor). */
+    private Tensor run(TokenBatch batch, int promptEnd, KvCache cache, Hooks hooks, boolean lastOnly, int layers) {
         hooks.checkExist(config.numLayers());
         int start = cache == null ? 0 : cache.length();
         checkIds(batch, start);
@@ -166,7 +188,7 @@ public final class Gemma2 implements AutoCloseable {
             Attention att = new Attention(batch.padLeft(), start, T, B);
             Tensor h = torch.embedding(weights.embed, ids).mul(new Scalar(embedScale));
             h = hook(hooks, HookPoint.EMBED, h, ctx);
-            for (int l = 0; l < config.numLayers(); l++) {
+            for (int l = 0; l < layers; l++) {
                 // Each layer's temporaries die with its scope; only the new residual stream is kept.
                 try (PointerScope layerScope = new PointerScope()) {
                     Tensor out = Tensors.keep(layer(l, h, att, cache, hooks, ctx));
@@ -174,11 +196,15 @@ public final class Gemma2 implements AutoCloseable {
                     h = out;
                 }
             }
-            Tensor x = rmsNorm(h, finalNormScale);
-            if (lastOnly) x = x.narrow(1, T - 1, 1);
-            Tensor z = torch.linear(x, weights.lmHead).to(ScalarType.Float);
-            if (config.finalLogitSoftcap() > 0) z = softcap(z, config.finalLogitSoftcap());
-            logits = Tensors.keep(z);
+            if (layers < config.numLayers()) {
+                logits = Tensors.keep(Tensors.empty(ScalarType.Float, 0));
+            } else {
+                Tensor x = rmsNorm(h, finalNormScale);
+                if (lastOnly) x = x.narrow(1, T - 1, 1);
+                Tensor z = torch.linear(x, weights.lmHead).to(ScalarType.Float);
+                if (config.finalLogitSoftcap() > 0) z = softcap(z, config.finalLogitSoftcap());
+                logits = Tensors.keep(z);
+            }
             h.close();
         }
         if (cache != null) cache.advance(T);

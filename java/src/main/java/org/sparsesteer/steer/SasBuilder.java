@@ -1,0 +1,159 @@
+package org.sparsesteer.steer;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.IntConsumer;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.sparsesteer.hooks.HookPoint;
+import org.sparsesteer.hooks.Hooks;
+import org.sparsesteer.model.Gemma2;
+import org.sparsesteer.model.TokenBatch;
+import org.sparsesteer.sae.Sae;
+import org.sparsesteer.tensor.Tensors;
+
+/**
+ * Builds Sparse Activation Steering vectors (Bayat et al., 2025), exactly:
+ * <ol>
+ *   <li>for every positive and negative sequence, x = the activation at the SAE's hook at the last
+ *       token; f = encode(x);</li>
+ *   <li>freq+_j = fraction of positive sequences with f_j &gt; 0; S+ = {j : freq+_j &gt;= tau}; the
+ *       same over the negatives gives S-;</li>
+ *   <li>S+' = S+ \ S-, S-' = S- \ S+ (shared features removed);</li>
+ *   <li>v+_j = mean of f_j over all positive sequences (zeros included) for j in S+', else 0; v- likewise;</li>
+ *   <li>v = v+ - v-; optionally only the k entries of largest |v| (ties by lower index).</li>
+ * </ol>
+ * Codes are accumulated in chunks (counts and sums per feature), so wide SAEs never hold an [N, width]
+ * matrix.
+ */
+public final class SasBuilder {
+    private final Gemma2 model;
+    private final Sae sae;
+    private double tau = 0.5;
+    private int topK = 0;
+    private int batchSize = 16;
+    private IntConsumer progress = n -> {};
+
+    public SasBuilder(Gemma2 model, Sae sae) {
+        sae.checkCompatible(model);
+        this.model = model;
+        this.sae = sae;
+    }
+
+    public SasBuilder tau(double tau) {
+        if (!(tau >= 0 && tau <= 1)) throw new IllegalArgumentException("tau must be in [0, 1], got " + tau);
+        this.tau = tau;
+        return this;
+    }
+
+    public SasBuilder topK(int k) {
+        if (k < 0) throw new IllegalArgumentException("top-k must be >= 0 (0 = keep all), got " + k);
+        this.topK = k;
+        return this;
+    }
+
+    public SasBuilder batchSize(int b) {
+        if (b < 1) throw new IllegalArgumentException("batch size must be >= 1");
+        this.batchSize = b;
+        return this;
+    }
+
+    /** Called with the number of sequences done so far (for progress bars). */
+    public SasBuilder onProgress(IntConsumer progress) {
+        this.progress = progress;
+        return this;
+    }
+
+    /** Per-side statistics: how many sequences activated each feature and the sum of its activations. */
+    record SideStats(float[] count, float[] sum, int n) {
+        float[] freq() {
+            float[] f = new float[count.length];
+            for (int j = 0; j < f.length; j++) f[j] = count[j] / n;
+            return f;
+        }
+    }
+
+    public SteeringVector build(List<ContrastivePair> pairs, String datasetName, String datasetSha256) {
+        if (pairs.isEmpty()) throw new IllegalArgumentException("no contrastive pairs");
+        List<int[]> pos = new ArrayList<>(), neg = new ArrayList<>();
+        for (ContrastivePair p : pairs) {
+            pos.add(p.positive());
+            neg.add(p.negative());
+        }
+        int[] done = {0};
+        SideStats sp = stats(pos, done), sn = stats(neg, done);
+        float[] fp = sp.freq(), fn = sn.freq();
+        int m = sae.width();
+        float[] v = new float[m];
+        int sPos = 0, sNeg = 0;
+        for (int j = 0; j < m; j++) {
+            boolean inPos = fp[j] >= tau, inNeg = fn[j] >= tau;
+            if (inPos) sPos++;
+            if (inNeg) sNeg++;
+            float vp = inPos && !inNeg ? sp.sum[j] / sp.n : 0f;
+            float vn = inNeg && !inPos ? sn.sum[j] / sn.n : 0f;
+            v[j] = vp - vn;
+        }
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("method", "sas");
+        meta.put("hook", sae.config().hookName());
+        meta.put("sae_path", sae.config().source());
+        meta.put("sae_width", Integer.toString(m));
+        meta.put("sae_d_in", Integer.toString(sae.dIn()));
+        meta.put("sae_sha256", sae.config().identity());
+        meta.put("tau", Double.toString(tau));
+        meta.put("top_k", Integer.toString(topK));
+        meta.put("s_pos", Integer.toString(sPos));
+        meta.put("s_neg", Integer.toString(sNeg));
+        meta.put("pairs", Integer.toString(pairs.size()));
+        meta.put("position", "last");
+        if (datasetName != null) meta.put("dataset", datasetName);
+        if (datasetSha256 != null) meta.put("dataset_sha256", datasetSha256);
+        meta.put("tool_version", Version.get());
+        SteeringVector vec = SteeringVector.fromDense(v, fp, fn, meta);
+        return topK > 0 ? vec.topK(topK) : vec;
+    }
+
+    /** Last-token activations at the SAE's hook for sequences, [N, d] float32 on the CPU. */
+    public static Tensor lastTokenActivations(Gemma2 model, HookPoint hook, List<int[]> seqs, int batchSize, IntConsumer perSequence) {
+        List<Tensor> parts = new ArrayList<>();
+        try {
+            for (int i = 0; i < seqs.size(); i += batchSize) {
+                List<int[]> chunk = seqs.subList(i, Math.min(seqs.size(), i + batchSize));
+                TokenBatch b = TokenBatch.leftPadded(chunk, model.config().padTokenId());
+                try (Tensor act = model.activations(b, hook, Hooks.NONE); Tensor last = act.select(1, b.length() - 1)) {
+                    parts.add(last.contiguous().clone());
+                }
+                for (int k = 0; k < chunk.size(); k++) perSequence.accept(1);
+            }
+            try (TensorVector v = new TensorVector(parts.toArray(Tensor[]::new))) {
+                return torch.cat(v, 0);
+            }
+        } finally {
+            parts.forEach(Tensor::close);
+        }
+    }
+
+    private SideStats stats(List<int[]> seqs, int[] done) {
+        int m = sae.width();
+        try (PointerScope scope = new PointerScope()) {
+            Tensor count = Tensors.zeros(ScalarType.Float, m), sum = Tensors.zeros(ScalarType.Float, m);
+            for (int i = 0; i < seqs.size(); i += batchSize) {
+                List<int[]> chunk = seqs.subList(i, Math.min(seqs.size(), i + batchSize));
+                try (PointerScope step = new PointerScope()) {
+                    Tensor x = lastTokenActivations(model, sae.hook(), chunk, batchSize, n -> progress.accept(++done[0]));
+                    Tensor f = sae.encode(x.to(sae.wEnc().device(), ScalarType.Float)).cpu();
+                    count.add_(f.gt(new Scalar(0.0)).to(ScalarType.Float).sum(new long[] {0}, false, new org.bytedeco.pytorch.ScalarTypeOptional()));
+                    sum.add_(f.sum(new long[] {0}, false, new org.bytedeco.pytorch.ScalarTypeOptional()));
+                }
+            }
+            return new SideStats(Tensors.toFloats(count), Tensors.toFloats(sum), seqs.size());
+        }
+    }
+}
