@@ -640,15 +640,34 @@ public final class SasKernels {
         }
     }
 
+    private static final Dev CPU = new Dev(false, -1, SAS_DEVICE_CPU, "cpu");
+    private static final Dev CUDA0 = new Dev(true, 0, SAS_DEVICE_CUDA, "cuda:0");
+    private static volatile int cudaDeviceCount = -1;
+
+    /**
+     * Where t lives. Cheap on the hot path: Tensor.device() allocates a native Device (about 1.7 us through
+     * JavaCPP), so it is only called for a CUDA tensor on a host with several GPUs, or to name an unsupported
+     * device in the exception.
+     */
     private static Dev device(Tensor t, String name) {
-        try (Device dv = t.device()) {
-            if (dv.is_cpu()) {
-                return new Dev(false, -1, SAS_DEVICE_CPU, "cpu");
+        if (t.is_cpu()) {
+            return CPU;
+        }
+        if (t.is_cuda()) {
+            int count = cudaDeviceCount;
+            if (count < 0) {
+                count = torch.cuda_device_count();
+                cudaDeviceCount = count;
             }
-            if (dv.is_cuda()) {
+            if (count <= 1) {
+                return CUDA0;
+            }
+            try (Device dv = t.device()) {
                 int index = dv.index();
                 return new Dev(true, index, SAS_DEVICE_CUDA, "cuda:" + index);
             }
+        }
+        try (Device dv = t.device()) {
             throw iae(name + ": device " + dv.str().getString() + " is not supported (cpu or cuda)");
         }
     }
