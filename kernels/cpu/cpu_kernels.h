@@ -1,0 +1,64 @@
+// The CPU twins of the CUDA kernels. Arguments are validated by the dispatcher before these run.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "../src/common.h"
+
+namespace sas {
+namespace cpu {
+
+sas_status encode_dense(sas_dtype dt, const void *x, int64_t ldx, int64_t n, int64_t d, const void *W_enc,
+                        const void *b_enc, const void *threshold, int64_t m, sas_activation act, int32_t k,
+                        float *out, int64_t ld_out);
+
+sas_status encode_sparse(sas_dtype dt, const void *x, int64_t ldx, int64_t n, int64_t d, const void *W_enc,
+                         const void *b_enc, const void *threshold, int64_t m, sas_activation act, int32_t k,
+                         int32_t max_nnz, int64_t *out_indices, float *out_values, int32_t *out_count);
+
+sas_status encode_subset(sas_dtype dt, const void *x, int64_t ldx, int64_t n, int64_t d, const void *W_enc,
+                         const void *b_enc, const void *threshold, int64_t m, sas_activation act, const int64_t *S,
+                         int64_t s, float *out, int64_t ld_out);
+
+// by_abs: order by |v| (sas_topk_abs), else by v.
+sas_status topk_rows(sas_dtype dt, const void *x, int64_t ldx, int64_t n, int64_t m, int32_t k, bool by_abs,
+                     float *out_values, int64_t *out_indices);
+
+sas_status inject(sas_dtype dt, void *x, int64_t ldx, int64_t n, int64_t d, const void *W_dec, int64_t m,
+                  int32_t nnz, const int64_t *indices, const float *coeffs);
+
+sas_status pack_support(sas_dtype dt, const void *W_enc, const void *b_enc, const void *threshold,
+                        const void *W_dec, int64_t d, int64_t m, const int64_t *S, int64_t s, void *Wenc_S,
+                        void *benc_S, void *thr_S, void *Wdec_S);
+
+sas_status steer_fused(sas_dtype dt, void *x, int64_t ldx, int64_t n, int64_t d, const void *Wenc_S,
+                       const void *benc_S, const void *thr_S, const void *Wdec_S, int64_t s, sas_activation act,
+                       const float *v_S, float lambda, const uint8_t *row_mask);
+
+// ---- internal (bench / tests) ------------------------------------------------------------------
+// x[r,:] += sum_{j<m} c[r*ldc + j] * W_dec[j,:], dense over all m (the non-sparse decode).
+sas_status decode_dense(sas_dtype dt, void *x, int64_t ldx, int64_t n, int64_t d, const void *W_dec, int64_t m,
+                        const float *c, int64_t ldc);
+
+// ---- helpers shared by the CPU files -------------------------------------------------------------
+struct Cand {
+    uint32_t key;
+    int64_t idx;
+};
+// a before b in the output order: larger key first, ties by lower index.
+inline bool cand_better(const Cand &a, const Cand &b) { return a.key > b.key || (a.key == b.key && a.idx < b.idx); }
+
+// Top-k of vals[0..len) (f32) with index offset `base`, appended to `out` sorted best-first.
+void topk_select_f32(const float *vals, int64_t len, int64_t base, int32_t k, bool by_abs, std::vector<Cand> &out);
+
+// Dot product of two f32 vectors with 8 fixed partial sums (deterministic, vectorisable).
+float dot_f32(const float *a, const float *b, int64_t n);
+// y[0..n) += a * x[0..n)
+void axpy_f32(float *y, float a, const float *x, int64_t n);
+
+// p + off if dt is f32 (no copy), else converts count elements into tmp and returns tmp.data().
+const float *as_f32(sas_dtype dt, const void *p, int64_t off, int64_t count, std::vector<float> &tmp);
+
+}  // namespace cpu
+}  // namespace sas

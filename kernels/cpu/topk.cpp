@@ -1,0 +1,99 @@
+// CPU twin of top-k selection: a size-k heap over each row (most entries are rejected by one compare
+// with the heap's worst), then a sort of the survivors by (value desc, index asc). Long rows with few
+// of them are split into chunks whose top-k are merged: exact, because the global top-k lies in the
+// union of the chunks' top-k under the same total order.
+#include <algorithm>
+#include <vector>
+
+#include "cpu_kernels.h"
+#include "parallel.h"
+
+namespace sas {
+namespace cpu {
+
+void topk_select_f32(const float *vals, int64_t len, int64_t base, int32_t k, bool by_abs, std::vector<Cand> &out) {
+    std::vector<Cand> heap;  // front = the worst kept candidate
+    heap.reserve(size_t(std::min<int64_t>(k, len)));
+    const size_t kk = size_t(k);
+    for (int64_t j = 0; j < len; ++j) {
+        const uint32_t key = by_abs ? abs_key(vals[j]) : order_key(vals[j]);
+        if (heap.size() < kk) {
+            heap.push_back(Cand{key, base + j});
+            std::push_heap(heap.begin(), heap.end(), cand_better);
+        } else if (key > heap.front().key) {  // equal keys: a later index never beats an earlier one
+            std::pop_heap(heap.begin(), heap.end(), cand_better);
+            heap.back() = Cand{key, base + j};
+            std::push_heap(heap.begin(), heap.end(), cand_better);
+        }
+    }
+    std::sort(heap.begin(), heap.end(), cand_better);
+    out.insert(out.end(), heap.begin(), heap.end());
+}
+
+namespace {
+
+constexpr int64_t kConvChunk = 1 << 14;
+
+// Top-k of row [j0, j1) of a dtype row, converting in blocks.
+void select_range(sas_dtype dt, const void *row, int64_t j0, int64_t j1, int32_t k, bool by_abs,
+                  std::vector<Cand> &out) {
+    if (dt == SAS_F32) {
+        topk_select_f32(static_cast<const float *>(row) + j0, j1 - j0, j0, k, by_abs, out);
+        return;
+    }
+    // Convert the whole range (rows are at most 2^24 entries: 64 MiB) and select once.
+    std::vector<float> buf(size_t(j1 - j0));
+    for (int64_t j = j0; j < j1; j += kConvChunk)
+        convert_to_f32(dt, row, j, std::min(kConvChunk, j1 - j), &buf[size_t(j - j0)]);
+    topk_select_f32(buf.data(), j1 - j0, j0, k, by_abs, out);
+}
+
+void emit(sas_dtype dt, const void *row, const std::vector<Cand> &sel, int32_t k, float *vals, int64_t *idx) {
+    for (int32_t i = 0; i < k; ++i) {
+        idx[i] = sel[size_t(i)].idx;
+        vals[i] = load_f32(dt, row, sel[size_t(i)].idx);
+    }
+}
+
+}  // namespace
+
+sas_status topk_rows(sas_dtype dt, const void *x, int64_t ldx, int64_t n, int64_t m, int32_t k, bool by_abs,
+                     float *out_values, int64_t *out_indices) {
+    if (n == 0) return SAS_OK;
+    const size_t es = dtype_size(dt);
+    auto row_ptr = [&](int64_t r) { return static_cast<const char *>(x) + size_t(r * ldx) * es; };
+    const int nt = num_threads();
+    const int64_t min_chunk = std::max<int64_t>(int64_t(1) << 15, int64_t(k) * 8);
+    if (n >= nt || m < 2 * min_chunk) {
+        parallel_for(n, m * 2, [&](int64_t r0, int64_t r1) {
+            std::vector<Cand> sel;
+            for (int64_t r = r0; r < r1; ++r) {
+                sel.clear();
+                select_range(dt, row_ptr(r), 0, m, k, by_abs, sel);
+                emit(dt, row_ptr(r), sel, k, out_values + r * k, out_indices + r * k);
+            }
+        });
+        return SAS_OK;
+    }
+    // Few long rows: split each row into chunks, select per chunk in parallel, merge.
+    const int64_t nchunks = std::min<int64_t>(int64_t(nt) * 2, m / min_chunk);
+    std::vector<std::vector<Cand>> parts(static_cast<size_t>(nchunks));
+    for (int64_t r = 0; r < n; ++r) {
+        const void *row = row_ptr(r);
+        parallel_for(nchunks, kSerialCost, [&](int64_t c0, int64_t c1) {
+            for (int64_t c = c0; c < c1; ++c) {
+                const int64_t j0 = m * c / nchunks, j1 = m * (c + 1) / nchunks;
+                parts[size_t(c)].clear();
+                select_range(dt, row, j0, j1, k, by_abs, parts[size_t(c)]);
+            }
+        });
+        std::vector<Cand> all;
+        for (auto &p : parts) all.insert(all.end(), p.begin(), p.end());
+        std::partial_sort(all.begin(), all.begin() + k, all.end(), cand_better);
+        emit(dt, row, all, k, out_values + r * k, out_indices + r * k);
+    }
+    return SAS_OK;
+}
+
+}  // namespace cpu
+}  // namespace sas

@@ -1,0 +1,65 @@
+// Shared by the .cu files: launch checking, dtype loads/stores on the device, ordering keys.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cuda_kernels.h"
+
+namespace sas {
+namespace cuda {
+
+inline cudaStream_t as_stream(void *s) { return static_cast<cudaStream_t>(s); }
+
+// Turns the last launch error (or `err`) into SAS_ERR_CUDA with cudaGetErrorString in the message.
+sas_status check_launch(const char *what);
+sas_status check_cuda(cudaError_t err, const char *what);
+
+#define SAS_CUDA_LAUNCH_CHECK(what) SAS_TRY(::sas::cuda::check_launch(what))
+
+// Element loads as f32 (exact) and stores from f32 (round to nearest even), by dtype tag.
+struct F32 {
+    using T = float;
+};
+struct BF16 {
+    using T = __nv_bfloat16;
+};
+struct F16 {
+    using T = __half;
+};
+
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
+
+template <class T> __device__ __forceinline__ T from_f32(float v);
+template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
+
+// The same total order as sas::order_key / sas::abs_key on the host.
+__device__ __forceinline__ uint32_t order_key_dev(float v) {
+    uint32_t u = __float_as_uint(v);
+    if ((u & 0x7fffffffu) == 0) u = 0;
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+__device__ __forceinline__ uint32_t abs_key_dev(float v) { return __float_as_uint(v) & 0x7fffffffu; }
+
+__device__ __forceinline__ float relu_dev(float v) { return v > 0.0f ? v : 0.0f; }
+
+inline unsigned grid_cap(int64_t blocks) { return unsigned(blocks < 65535 * 16 ? blocks : 65535 * 16); }
+
+// Calls fn<T>() with the element type of dt.
+template <class Fn> sas_status with_dtype(sas_dtype dt, Fn &&fn) {
+    switch (dt) {
+    case SAS_BF16: return fn(BF16{});
+    case SAS_F16: return fn(F16{});
+    default: return fn(F32{});
+    }
+}
+
+}  // namespace cuda
+}  // namespace sas

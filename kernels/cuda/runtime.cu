@@ -1,0 +1,125 @@
+// CUDA runtime plumbing: device availability (never fails on a host without a driver), error
+// conversion, memory helpers and event timers for the tests and the bench, the copy kernel.
+#include <cstdio>
+#include <mutex>
+
+#include "cuda_common.cuh"
+
+namespace sas {
+namespace cuda {
+
+namespace {
+int g_available = -1;
+const char *g_why = "";
+char g_why_buf[256];
+std::once_flag g_once;
+char g_name[512];
+cudaEvent_t g_ev0 = nullptr, g_ev1 = nullptr;
+}  // namespace
+
+int available(const char **why) {
+    std::call_once(g_once, [] {
+        int count = 0;
+        cudaError_t err = cudaGetDeviceCount(&count);
+        if (err != cudaSuccess) {
+            std::snprintf(g_why_buf, sizeof g_why_buf, "cudaGetDeviceCount: %s", cudaGetErrorString(err));
+            g_why = g_why_buf;
+            (void)cudaGetLastError();  // clear the sticky-free error so later calls start clean
+            g_available = 0;
+        } else if (count == 0) {
+            g_why = "no CUDA device found";
+            g_available = 0;
+        } else {
+            g_available = 1;
+        }
+    });
+    if (why) *why = g_why;
+    return g_available;
+}
+
+sas_status check_cuda(cudaError_t err, const char *what) {
+    if (err == cudaSuccess) return SAS_OK;
+    (void)cudaGetLastError();
+    return fail(SAS_ERR_CUDA, "%s: CUDA error %d (%s): %s", what, int(err), cudaGetErrorName(err),
+                cudaGetErrorString(err));
+}
+
+sas_status check_launch(const char *what) { return check_cuda(cudaGetLastError(), what); }
+
+__global__ void copy_kernel(const uint4 *__restrict__ src, uint4 *__restrict__ dst, size_t n16) {
+    for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n16; i += size_t(gridDim.x) * blockDim.x)
+        dst[i] = src[i];
+}
+__global__ void copy_tail(const unsigned char *src, unsigned char *dst, size_t n) {
+    for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+        dst[i] = src[i];
+}
+
+sas_status copy(void *stream, void *dst, const void *src, size_t bytes) {
+    if (bytes == 0) return SAS_OK;
+    int sms = 132;
+    int dev = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    const size_t n16 = ((reinterpret_cast<uintptr_t>(dst) | reinterpret_cast<uintptr_t>(src)) % 16 == 0) ? bytes / 16 : 0;
+    if (n16) {
+        copy_kernel<<<unsigned(sms) * 8, 512, 0, as_stream(stream)>>>(static_cast<const uint4 *>(src),
+                                                                       static_cast<uint4 *>(dst), n16);
+        SAS_CUDA_LAUNCH_CHECK("copy_kernel");
+    }
+    const size_t done = n16 * 16;
+    if (done < bytes) {
+        copy_tail<<<unsigned(sms), 256, 0, as_stream(stream)>>>(static_cast<const unsigned char *>(src) + done,
+                                                                static_cast<unsigned char *>(dst) + done, bytes - done);
+        SAS_CUDA_LAUNCH_CHECK("copy_tail");
+    }
+    return SAS_OK;
+}
+
+sas_status malloc_device(void **p, size_t bytes) {
+    cudaError_t err = cudaMalloc(p, bytes);
+    if (err != cudaSuccess) {
+        (void)cudaGetLastError();
+        return fail(SAS_ERR_ALLOC, "cudaMalloc(%zu bytes): %s", bytes, cudaGetErrorString(err));
+    }
+    return SAS_OK;
+}
+sas_status free_device(void *p) { return check_cuda(cudaFree(p), "cudaFree"); }
+sas_status memcpy_h2d(void *dst, const void *src, size_t bytes) {
+    return check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+}
+sas_status memcpy_d2h(void *dst, const void *src, size_t bytes) {
+    return check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
+}
+sas_status memset_device(void *p, int value, size_t bytes) {
+    return check_cuda(cudaMemset(p, value, bytes), "cudaMemset");
+}
+sas_status synchronize() { return check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize"); }
+
+sas_status timer_start(void *stream) {
+    if (!g_ev0) {
+        SAS_TRY(check_cuda(cudaEventCreate(&g_ev0), "cudaEventCreate"));
+        SAS_TRY(check_cuda(cudaEventCreate(&g_ev1), "cudaEventCreate"));
+    }
+    return check_cuda(cudaEventRecord(g_ev0, as_stream(stream)), "cudaEventRecord");
+}
+sas_status timer_stop(void *stream, float *ms) {
+    SAS_TRY(check_cuda(cudaEventRecord(g_ev1, as_stream(stream)), "cudaEventRecord"));
+    SAS_TRY(check_cuda(cudaEventSynchronize(g_ev1), "cudaEventSynchronize"));
+    return check_cuda(cudaEventElapsedTime(ms, g_ev0, g_ev1), "cudaEventElapsedTime");
+}
+
+const char *device_name() {
+    cudaDeviceProp prop{};
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return "CUDA device (unknown)";
+    }
+    std::snprintf(g_name, sizeof g_name, "%.200s (sm_%d%d, %d SMs, %.0f GiB)", prop.name, prop.major, prop.minor,
+                  prop.multiProcessorCount, double(prop.totalGlobalMem) / (1024.0 * 1024 * 1024));
+    return g_name;
+}
+
+}  // namespace cuda
+}  // namespace sas

@@ -1,0 +1,38 @@
+// Internal entry points for the native tests and sas_bench (hidden symbols: reachable only by
+// linking the static library sas_kernels_static, not through libsas_kernels.so).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "sas_kernels.h"
+
+namespace sas {
+namespace internal {
+
+bool built_with_cuda();
+int cpu_threads();
+
+// Device memory helpers (device CPU = malloc/memcpy).
+sas_status dev_alloc(sas_device dev, void **p, size_t bytes);
+void dev_free(sas_device dev, void *p);
+sas_status to_device(sas_device dev, void *dst, const void *src, size_t bytes);
+sas_status to_host(sas_device dev, void *dst, const void *src, size_t bytes);
+sas_status dev_sync(sas_device dev);
+
+// x[r,:] += sum_{j<m} c[r*ldc + j] * W_dec[j,:] over all m: the non-sparse decode (baseline).
+sas_status decode_dense(sas_device dev, void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t n, int64_t d,
+                        const void *W_dec, int64_t m, const float *c, int64_t ldc);
+
+// A plain copy of `bytes` (multithreaded memcpy on CPU, a copy kernel on CUDA): the peak bandwidth probe.
+sas_status copy(sas_device dev, void *dst, const void *src, size_t bytes);
+
+// Wall-clock timing helpers: CPU uses steady_clock, CUDA uses events on the legacy stream.
+sas_status timer_start(sas_device dev);
+sas_status timer_stop(sas_device dev, double *ms);
+
+std::string device_name(sas_device dev);
+
+}  // namespace internal
+}  // namespace sas

@@ -1,0 +1,107 @@
+// The library's own bf16/f16 <-> f32 conversions: exact decoding, and round-to-nearest-even encoding
+// checked against an independent reference (nearest representable value by search, ties to even).
+#include <map>
+
+#include "test_util.h"
+
+using namespace t;
+
+namespace {
+
+struct Table {  // finite non-negative values of a 16-bit format, ascending, with their encodings
+    std::vector<double> v;
+    std::vector<uint16_t> code;
+    double overflow;  // values >= this round to inf
+};
+
+Table build(bool bf16) {
+    Table t;
+    for (uint32_t h = 0; h < 0x8000u; ++h) {
+        float f = bf16 ? sas::bf16_to_f32(uint16_t(h)) : sas::f16_to_f32(uint16_t(h));
+        if (!std::isfinite(f)) continue;
+        t.v.push_back(double(f));
+        t.code.push_back(uint16_t(h));
+    }
+    // Halfway between the largest finite value and the next power step rounds to inf (ties to even).
+    const double maxv = t.v.back();
+    const double ulp = maxv - t.v[t.v.size() - 2];
+    t.overflow = maxv + ulp / 2;
+    return t;
+}
+
+uint16_t reference(const Table &t, float f) {
+    const double a = std::fabs(double(f));
+    const uint16_t sign = std::signbit(f) ? 0x8000 : 0;
+    if (a >= t.overflow) return uint16_t(sign | (t.code.back() + 1));  // inf = largest finite + 1
+    auto it = std::lower_bound(t.v.begin(), t.v.end(), a);
+    size_t hi = size_t(it - t.v.begin());
+    if (hi == t.v.size()) return uint16_t(sign | t.code.back());  // above the largest finite, below overflow
+    if (hi < t.v.size() && t.v[hi] == a) return uint16_t(sign | t.code[hi]);
+    size_t lo = hi - 1;
+    const double dl = a - t.v[lo], dh = t.v[hi] - a;
+    size_t pick = dl < dh ? lo : dh < dl ? hi : ((t.code[lo] & 1) == 0 ? lo : hi);
+    return uint16_t(sign | t.code[pick]);
+}
+
+void run(bool bf16) {
+    const char *name = bf16 ? "bf16" : "f16";
+    g_ctx = name;
+    Table tab = build(bf16);
+    auto enc = [&](float f) { return bf16 ? sas::f32_to_bf16(f) : sas::f32_to_f16(f); };
+    auto dec = [&](uint16_t h) { return bf16 ? sas::bf16_to_f32(h) : sas::f16_to_f32(h); };
+    // 1. Every non-NaN code round-trips exactly.
+    int bad = 0;
+    for (uint32_t h = 0; h < 0x10000u; ++h) {
+        float f = dec(uint16_t(h));
+        if (std::isnan(f)) {
+            bad += !std::isnan(dec(enc(f)));
+            continue;
+        }
+        bad += enc(f) != uint16_t(h);
+    }
+    check(bad == 0, "%s: %d codes do not round-trip", name, bad);
+    // 2. Midpoints between neighbours (ties to even), and one f32 ulp either side.
+    bad = 0;
+    for (size_t i = 0; i + 1 < tab.v.size(); ++i) {
+        const float mid = float((tab.v[i] + tab.v[i + 1]) / 2);  // exact in f32
+        for (float f : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, INFINITY), -mid}) {
+            if (enc(f) != reference(tab, f) && bad++ < 5)
+                std::printf("   %s(%.9g) = 0x%04x, reference 0x%04x\n", name, double(f), enc(f), reference(tab, f));
+        }
+    }
+    check(bad == 0, "%s: %d midpoint roundings differ from round-to-nearest-even", name, bad);
+    // 3. Random f32 across the whole range (subnormals and overflow included).
+    Rng r(bf16 ? 11 : 12);
+    bad = 0;
+    for (int i = 0; i < 400000; ++i) {
+        uint32_t u = uint32_t(r.next());
+        float f = sas::bits_f32(u);
+        if (std::isnan(f)) continue;
+        if (!bf16) f = float(double(f) * 1e-30 * (i % 3 == 0 ? 1e26 : 1e30));  // concentrate on f16's range
+        if (std::isnan(f)) continue;
+        if (enc(f) != reference(tab, f) && bad++ < 5)
+            std::printf("   %s(%.9g) = 0x%04x, reference 0x%04x\n", name, double(f), enc(f), reference(tab, f));
+    }
+    check(bad == 0, "%s: %d random values differ from round-to-nearest-even", name, bad);
+    // 4. Specials.
+    check(enc(INFINITY) == (bf16 ? 0x7f80 : 0x7c00) && enc(-INFINITY) == (bf16 ? 0xff80 : 0xfc00), "%s: inf", name);
+    check(std::isnan(dec(enc(NAN))), "%s: NaN stays NaN", name);
+    check(enc(-0.0f) == 0x8000, "%s: -0 keeps its sign", name);
+}
+
+}  // namespace
+
+int main() {
+    run(true);
+    run(false);
+    // f16 specifics: 65504 is the largest finite value, 65520 rounds to inf, 2^-24 is the smallest subnormal.
+    g_ctx = "f16 specials";
+    check(sas::f32_to_f16(65504.0f) == 0x7bff, "65504 -> 0x7bff");
+    check(sas::f32_to_f16(65519.996f) == 0x7bff, "65519.996 -> 0x7bff");
+    check(sas::f32_to_f16(65520.0f) == 0x7c00, "65520 -> inf");
+    check(sas::f32_to_f16(5.9604644775390625e-08f) == 0x0001, "2^-24 -> 0x0001");
+    check(sas::f32_to_f16(2.98023223876953125e-08f) == 0x0000, "2^-25 -> 0 (tie to even)");
+    check(sas::f32_to_f16(2.9802326e-08f) == 0x0001, "just above 2^-25 -> 0x0001");
+    check(sas::f16_to_f32(0x3c00) == 1.0f && sas::bf16_to_f32(0x3f80) == 1.0f, "1.0 decodes");
+    return summary("test_convert");
+}

@@ -1,0 +1,235 @@
+// sas_encode_dense / sas_encode_sparse / sas_encode_subset against a double-precision reference, on
+// every dtype, activation and odd sizes; sparse vs dense; truncation; CUDA vs the CPU twin.
+#include "test_util.h"
+
+using namespace t;
+
+namespace {
+
+struct Sae {
+    sas_dtype dt;
+    int64_t d, m;
+    Arr W, b, thr;
+};
+
+Sae make_sae(sas_dtype dt, int64_t d, int64_t m, Rng &r) {
+    Sae s{dt, d, m, randn(dt, d * m, r, 1.0 / std::sqrt(double(d))), randn(dt, m, r, 0.1),
+          uniform(dt, m, r, 0.05, 0.6)};
+    return s;
+}
+
+struct Ref {
+    std::vector<double> pre, scale;  // [n, m]
+};
+
+Ref reference(const Arr &x, int64_t ldx, int64_t n, const Sae &s) {
+    Ref ref{std::vector<double>(size_t(n * s.m)), std::vector<double>(size_t(n * s.m))};
+    std::vector<double> w(size_t(s.d * s.m));
+    for (int64_t i = 0; i < s.d * s.m; ++i) w[size_t(i)] = s.W.at(i);
+    for (int64_t r = 0; r < n; ++r) {
+        double *p = &ref.pre[size_t(r * s.m)], *sc = &ref.scale[size_t(r * s.m)];
+        for (int64_t j = 0; j < s.m; ++j) {
+            p[j] = s.b.at(j);
+            sc[j] = std::fabs(p[j]);
+        }
+        for (int64_t k = 0; k < s.d; ++k) {
+            const double xv = x.at(r * ldx + k);
+            const double *wr = &w[size_t(k * s.m)];
+            for (int64_t j = 0; j < s.m; ++j) {
+                p[j] += xv * wr[j];
+                sc[j] += std::fabs(xv * wr[j]);
+            }
+        }
+    }
+    return ref;
+}
+
+// Checks one dense output row against the reference; returns the number of mismatches.
+int check_row(const float *got, const double *pre, const double *scale, const Sae &s, sas_activation act, int32_t k) {
+    const int64_t m = s.m;
+    double band = 0;
+    for (int64_t j = 0; j < m; ++j) band = std::max(band, 2 * kTolF32 * scale[j]);
+    double vk = 0, vk1 = -INFINITY;
+    if (act == SAS_ACT_TOPK) {
+        std::vector<double> sorted(pre, pre + m);
+        std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+        vk = sorted[size_t(k - 1)];
+        if (k < m) vk1 = sorted[size_t(k)];
+    }
+    int bad = 0, nonzero = 0;
+    for (int64_t j = 0; j < m; ++j) {
+        const double tol = kTolF32 * scale[j] + 1e-30;
+        const double g = got[j];
+        nonzero += g != 0.0;
+        double expect;
+        bool ambiguous = false;
+        if (act == SAS_ACT_JUMPRELU) {
+            const double th = s.thr.at(j);
+            ambiguous = std::fabs(pre[j] - th) <= tol;
+            expect = pre[j] > th ? pre[j] : 0.0;
+        } else if (act == SAS_ACT_RELU) {
+            expect = std::max(pre[j], 0.0);
+        } else {
+            ambiguous = vk - vk1 <= band && (std::fabs(pre[j] - vk) <= band || std::fabs(pre[j] - vk1) <= band);
+            expect = pre[j] >= vk ? std::max(pre[j], 0.0) : 0.0;
+        }
+        const double relu_pre = act == SAS_ACT_JUMPRELU ? pre[j] : std::max(pre[j], 0.0);
+        const bool ok = std::fabs(g - expect) <= tol || (ambiguous && (g == 0.0 || std::fabs(g - relu_pre) <= tol));
+        if (!ok && bad++ < 3)
+            std::printf("   j=%lld got %.9g expected %.9g (pre %.9g, tol %.3g)\n", (long long)j, g, expect, pre[j], tol);
+    }
+    if (act == SAS_ACT_TOPK && nonzero > k) {
+        std::printf("   %d non-zeros > k = %d\n", nonzero, k);
+        ++bad;
+    }
+    return bad;
+}
+
+void test_case(Sizes sz, sas_dtype dt, uint64_t seed) {
+    Rng rng(seed);
+    const int64_t n = sz.n, d = sz.d, m = sz.m, ldx = d + (n > 1 ? 3 : 0), ldo = m + 5;
+    Sae sae = make_sae(dt, d, m, rng);
+    Arr x = randn(dt, std::max<int64_t>(n * ldx, 1), rng);
+    Ref ref = reference(x, ldx, n, sae);
+    const int32_t kmax = int32_t(std::min<int64_t>(m, 1024));
+    struct ActK {
+        sas_activation act;
+        int32_t k;
+    };
+    std::vector<ActK> acts{{SAS_ACT_JUMPRELU, 0}, {SAS_ACT_RELU, 0}, {SAS_ACT_TOPK, 1}, {SAS_ACT_TOPK, 50},
+                           {SAS_ACT_TOPK, kmax}};
+    const float sentinel = -12345.0f;
+    for (const ActK &ak : acts) {
+        std::vector<float> dense_cpu;
+        for (sas_device dev : devices()) {
+            char ctx[256];
+            std::snprintf(ctx, sizeof ctx, "encode %s n=%lld d=%lld m=%lld %s %s k=%d", devn(dev), (long long)n,
+                          (long long)d, (long long)m, dn(dt), sas::act_name(ak.act), ak.k);
+            g_ctx = ctx;
+            Buf bx = upload(dev, x), bW = upload(dev, sae.W), bb = upload(dev, sae.b), bt = upload(dev, sae.thr);
+            std::vector<float> init(size_t(n * ldo), sentinel);
+            Buf bo = upload(dev, init);
+            if (!check_ok(sas_encode_dense(dev, nullptr, dt, bx.p, ldx, n, d, dt, bW.p, bb.p, bt.p, m, ak.act, ak.k,
+                                           bo.as<float>(), ldo),
+                          "sas_encode_dense"))
+                continue;
+            std::vector<float> out = download<float>(bo, size_t(n * ldo));
+            int bad = 0, pad_bad = 0;
+            for (int64_t r = 0; r < n; ++r) {
+                bad += check_row(&out[size_t(r * ldo)], &ref.pre[size_t(r * m)], &ref.scale[size_t(r * m)], sae,
+                                 ak.act, ak.k);
+                for (int64_t j = m; j < ldo; ++j) pad_bad += out[size_t(r * ldo + j)] != sentinel;
+            }
+            check(bad == 0, "dense output: %d mismatches vs the double reference", bad);
+            check(pad_bad == 0, "dense output wrote %d padding entries beyond m (ld_out)", pad_bad);
+            if (dev == SAS_DEVICE_CPU) {
+                dense_cpu = out;
+            } else {  // CUDA vs the CPU twin: the same selection up to ambiguous near-ties, values to f32 rounding
+                int diff = 0;
+                for (int64_t r = 0; r < n; ++r)
+                    for (int64_t j = 0; j < m; ++j) {
+                        const double a = out[size_t(r * ldo + j)], c = dense_cpu[size_t(r * ldo + j)];
+                        const double tol = 2 * kTolF32 * ref.scale[size_t(r * m + j)] + 1e-30;
+                        if (std::fabs(a - c) > tol && a != 0 && c != 0) ++diff;
+                    }
+                check(diff == 0, "CUDA vs CPU twin: %d values differ beyond f32 rounding", diff);
+            }
+
+            // Sparse: the dense non-zeros, ascending, bit-for-bit; then truncated to max_nnz = 5.
+            for (int32_t max_nnz : {int32_t(m), int32_t(5)}) {
+                std::vector<int64_t> ii(size_t(n * max_nnz), 777);
+                std::vector<float> vv(size_t(n * max_nnz), 777.0f);
+                std::vector<int32_t> cc(size_t(n), -7);
+                Buf bi = upload(dev, ii), bv = upload(dev, vv), bc = upload(dev, cc);
+                if (!check_ok(sas_encode_sparse(dev, nullptr, dt, bx.p, ldx, n, d, dt, bW.p, bb.p, bt.p, m, ak.act,
+                                                ak.k, max_nnz, bi.as<int64_t>(), bv.as<float>(), bc.as<int32_t>()),
+                              "sas_encode_sparse"))
+                    continue;
+                ii = download<int64_t>(bi, ii.size());
+                vv = download<float>(bv, vv.size());
+                cc = download<int32_t>(bc, cc.size());
+                int sbad = 0;
+                for (int64_t r = 0; r < n; ++r) {
+                    std::vector<std::pair<int64_t, float>> nz;
+                    for (int64_t j = 0; j < m; ++j)
+                        if (out[size_t(r * ldo + j)] != 0.0f) nz.push_back({j, out[size_t(r * ldo + j)]});
+                    if (cc[size_t(r)] != int32_t(nz.size())) {
+                        if (sbad++ < 3)
+                            std::printf("   row %lld: count %d, dense has %zu non-zeros\n", (long long)r, cc[size_t(r)],
+                                        nz.size());
+                        continue;
+                    }
+                    for (int64_t i = 0; i < max_nnz; ++i) {
+                        const int64_t gi = ii[size_t(r * max_nnz + i)];
+                        const float gv = vv[size_t(r * max_nnz + i)];
+                        const bool ok = size_t(i) < nz.size()
+                                            ? (gi == nz[size_t(i)].first && std::memcmp(&gv, &nz[size_t(i)].second, 4) == 0)
+                                            : (gi == -1 && gv == 0.0f);
+                        if (!ok && sbad++ < 3)
+                            std::printf("   row %lld slot %lld: got (%lld, %g)\n", (long long)r, (long long)i,
+                                        (long long)gi, gv);
+                    }
+                }
+                check(sbad == 0, "encode_sparse (max_nnz=%d) differs from encode_dense: %d problems", max_nnz, sbad);
+            }
+        }
+    }
+
+    // Subset: S in any order with repeats; JumpReLU and ReLU.
+    const int64_t s = 37;
+    std::vector<int64_t> S(static_cast<size_t>(s));
+    for (auto &v : S) v = rng.below(m);
+    S[1] = S[0];
+    for (sas_activation act : {SAS_ACT_JUMPRELU, SAS_ACT_RELU}) {
+        for (sas_device dev : devices()) {
+            char ctx[256];
+            std::snprintf(ctx, sizeof ctx, "encode_subset %s n=%lld d=%lld m=%lld %s %s", devn(dev), (long long)n,
+                          (long long)d, (long long)m, dn(dt), sas::act_name(act));
+            g_ctx = ctx;
+            const int64_t lds = s + 2;
+            Buf bx = upload(dev, x), bW = upload(dev, sae.W), bb = upload(dev, sae.b), bt = upload(dev, sae.thr);
+            Buf bS = upload(dev, S);
+            std::vector<float> init(size_t(n * lds), sentinel);
+            Buf bo = upload(dev, init);
+            if (!check_ok(sas_encode_subset(dev, nullptr, dt, bx.p, ldx, n, d, dt, bW.p, bb.p, bt.p, m, act,
+                                            bS.as<int64_t>(), s, bo.as<float>(), lds),
+                          "sas_encode_subset"))
+                continue;
+            std::vector<float> out = download<float>(bo, size_t(n * lds));
+            int bad = 0;
+            for (int64_t r = 0; r < n; ++r)
+                for (int64_t i = 0; i < lds; ++i) {
+                    const float g = out[size_t(r * lds + i)];
+                    if (i >= s) {
+                        bad += g != sentinel;
+                        continue;
+                    }
+                    const int64_t j = S[size_t(i)];
+                    const double pre = ref.pre[size_t(r * m + j)], tol = kTolF32 * ref.scale[size_t(r * m + j)];
+                    double expect;
+                    bool amb = false;
+                    if (act == SAS_ACT_JUMPRELU) {
+                        amb = std::fabs(pre - sae.thr.at(j)) <= tol;
+                        expect = pre > sae.thr.at(j) ? pre : 0;
+                    } else {
+                        expect = std::max(pre, 0.0);
+                    }
+                    if (!(std::fabs(g - expect) <= tol || (amb && (g == 0 || std::fabs(g - pre) <= tol))) && bad++ < 3)
+                        std::printf("   r=%lld i=%lld j=%lld got %.9g expected %.9g\n", (long long)r, (long long)i,
+                                    (long long)j, g, expect);
+                }
+            check(bad == 0, "encode_subset: %d mismatches vs the double reference", bad);
+        }
+    }
+}
+
+}  // namespace
+
+int main() {
+    const Sizes cases[] = {{1, 64, 1000}, {3, 64, 16411}, {17, 64, 1000}, {1, 2304, 1000}, {3, 3584, 1000},
+                           {17, 2304, 333}, {0, 64, 1000}};
+    uint64_t seed = 1;
+    for (const Sizes &c : cases)
+        for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
+    return summary("test_encode");
+}

@@ -1,0 +1,162 @@
+// sas_topk_rows / sas_topk_abs against a stable sort (value desc, index asc): exact, on every dtype,
+// with ties, k = 1, k = m, rows with fewer than k non-zeros, long rows (chunked path); CUDA == CPU.
+#include <numeric>
+
+#include "test_util.h"
+
+using namespace t;
+
+namespace {
+
+// Reference: indices stably sorted by key descending.
+std::vector<int64_t> ref_order(const Arr &x, int64_t off, int64_t m, bool by_abs) {
+    std::vector<int64_t> idx(static_cast<size_t>(m));
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+        double va = x.at(off + a), vb = x.at(off + b);
+        if (by_abs) {
+            va = std::fabs(va);
+            vb = std::fabs(vb);
+        }
+        return va > vb;
+    });
+    return idx;
+}
+
+enum Fill { kGauss, kTies, kSparse, kZeros };
+
+Arr make_rows(sas_dtype dt, int64_t count, Fill fill, Rng &r) {
+    Arr a(dt, count);
+    for (int64_t i = 0; i < count; ++i) {
+        double v;
+        switch (fill) {
+        case kGauss: v = r.normal(); break;
+        case kTies: v = double(r.below(7)) - 3.0; break;  // many exact ties, negatives, -0 via 0*-1 below
+        case kSparse: v = r.below(50) == 0 ? 1.0 + r.uniform() : 0.0; break;  // far fewer than k non-zeros
+        default: v = (i % 2) ? -0.0 : 0.0; break;                                // all zeros, mixed signs
+        }
+        if (fill == kTies && v == 0.0 && (i & 1)) v = -0.0;
+        a.set(i, v);
+    }
+    return a;
+}
+
+void run_rows(sas_dtype dt, int64_t n, int64_t m, int32_t k, Fill fill, uint64_t seed) {
+    Rng rng(seed);
+    const int64_t ldx = m + (n > 1 ? 7 : 0);
+    Arr x = make_rows(dt, std::max<int64_t>(n * ldx, 1), fill, rng);
+    std::vector<float> cpu_v;
+    std::vector<int64_t> cpu_i;
+    for (sas_device dev : devices()) {
+        char ctx[200];
+        std::snprintf(ctx, sizeof ctx, "topk_rows %s %s n=%lld m=%lld k=%d fill=%d", devn(dev), dn(dt), (long long)n,
+                      (long long)m, k, int(fill));
+        g_ctx = ctx;
+        Buf bx = upload(dev, x);
+        Buf bv(dev, size_t(n * k) * 4 + 4), bi(dev, size_t(n * k) * 8 + 8);
+        if (!check_ok(sas_topk_rows(dev, nullptr, dt, bx.p, ldx, n, m, k, bv.as<float>(), bi.as<int64_t>()),
+                      "sas_topk_rows"))
+            continue;
+        auto vals = download<float>(bv, size_t(n * k));
+        auto idx = download<int64_t>(bi, size_t(n * k));
+        int bad = 0;
+        for (int64_t r = 0; r < n; ++r) {
+            auto order = ref_order(x, r * ldx, m, false);
+            for (int32_t i = 0; i < k; ++i) {
+                const int64_t gi = idx[size_t(r * k + i)];
+                const float gv = vals[size_t(r * k + i)];
+                const int64_t want = order[size_t(i)];
+                const float wv = float(x.at(r * ldx + want));
+                // -0 and +0 are equal keys: index order decides, and the value is returned as stored.
+                if ((gi != want || std::memcmp(&gv, &wv, 4) != 0) && bad++ < 3)
+                    std::printf("   row %lld rank %d: got (%lld, %g) want (%lld, %g)\n", (long long)r, i,
+                                (long long)gi, gv, (long long)want, wv);
+            }
+        }
+        check(bad == 0, "top-k differs from the stable reference order: %d", bad);
+        if (dev == SAS_DEVICE_CPU) {
+            cpu_v = vals;
+            cpu_i = idx;
+        } else {
+            check(cpu_i == idx && std::memcmp(cpu_v.data(), vals.data(), vals.size() * 4) == 0,
+                  "CUDA top-k differs from the CPU twin (must be identical)");
+        }
+    }
+}
+
+void run_abs(sas_dtype dt, int64_t m, int32_t k, Fill fill, uint64_t seed) {
+    Rng rng(seed);
+    Arr v = make_rows(dt, m, fill, rng);
+    if (fill == kTies)  // explicit +/- pairs of equal magnitude: the lower index first
+        for (int64_t i = 0; i + 1 < m; i += 5) v.set(i + 1, -v.at(i));
+    auto order = ref_order(v, 0, m, true);
+    std::vector<float> cpu_v;
+    std::vector<int64_t> cpu_i;
+    for (sas_device dev : devices()) {
+        char ctx[200];
+        std::snprintf(ctx, sizeof ctx, "topk_abs %s %s m=%lld k=%d fill=%d", devn(dev), dn(dt), (long long)m, k,
+                      int(fill));
+        g_ctx = ctx;
+        Buf bx = upload(dev, v);
+        Buf bv(dev, size_t(k) * 4), bi(dev, size_t(k) * 8);
+        if (!check_ok(sas_topk_abs(dev, nullptr, dt, bx.p, m, k, bv.as<float>(), bi.as<int64_t>()), "sas_topk_abs"))
+            continue;
+        auto vals = download<float>(bv, size_t(k));
+        auto idx = download<int64_t>(bi, size_t(k));
+        int bad = 0;
+        for (int32_t i = 0; i < k; ++i) {
+            const float wv = float(v.at(order[size_t(i)]));
+            if ((idx[size_t(i)] != order[size_t(i)] || std::memcmp(&vals[size_t(i)], &wv, 4) != 0) && bad++ < 3)
+                std::printf("   rank %d: got (%lld, %g) want (%lld, %g)\n", i, (long long)idx[size_t(i)],
+                            vals[size_t(i)], (long long)order[size_t(i)], wv);
+        }
+        check(bad == 0, "topk_abs differs from the stable reference order: %d", bad);
+        if (dev == SAS_DEVICE_CPU) {
+            cpu_v = vals;
+            cpu_i = idx;
+        } else {
+            check(cpu_i == idx && std::memcmp(cpu_v.data(), vals.data(), vals.size() * 4) == 0,
+                  "CUDA topk_abs differs from the CPU twin (must be identical)");
+        }
+    }
+}
+
+}  // namespace
+
+int main() {
+    uint64_t seed = 100;
+    for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) {
+        for (Fill f : {kGauss, kTies, kSparse}) {
+            run_rows(dt, 1, 1000, 1, f, seed++);
+            run_rows(dt, 3, 1000, 1000, f, seed++);  // k = m
+            run_rows(dt, 17, 1000, 37, f, seed++);
+            run_rows(dt, 3, 16411, 1024, f, seed++);
+            run_rows(dt, 1, 100003, 1024, f, seed++);  // one long row: the chunked CPU path
+            run_rows(dt, 1, 5, 5, f, seed++);
+            run_abs(dt, 1000, 1, f, seed++);
+            run_abs(dt, 16411, 64, f, seed++);
+            run_abs(dt, 100003, 1024, f, seed++);
+            run_abs(dt, 7, 7, f, seed++);
+        }
+        run_rows(dt, 2, 3000, 100, kZeros, seed++);
+        run_abs(dt, 3000, 100, kZeros, seed++);
+        run_rows(dt, 0, 1000, 10, kGauss, seed++);  // n = 0: no-op
+    }
+    // A hand-made tie case: [3, -3, 2, -5, 5, 5, 0, -0]
+    g_ctx = "topk hand-made";
+    {
+        const float v[8] = {3, -3, 2, -5, 5, 5, 0, -0.0f};
+        float ov[8];
+        int64_t oi[8];
+        check_ok(sas_topk_rows(SAS_DEVICE_CPU, nullptr, SAS_F32, v, 8, 1, 8, 8, ov, oi), "sas_topk_rows");
+        const int64_t want[8] = {4, 5, 0, 2, 6, 7, 1, 3};
+        check(std::equal(oi, oi + 8, want), "rows order: got %lld %lld %lld %lld %lld %lld %lld %lld", (long long)oi[0],
+              (long long)oi[1], (long long)oi[2], (long long)oi[3], (long long)oi[4], (long long)oi[5],
+              (long long)oi[6], (long long)oi[7]);
+        check_ok(sas_topk_abs(SAS_DEVICE_CPU, nullptr, SAS_F32, v, 8, 8, ov, oi), "sas_topk_abs");
+        const int64_t want_abs[8] = {3, 4, 5, 0, 1, 2, 6, 7};
+        check(std::equal(oi, oi + 8, want_abs) && ov[0] == -5.0f, "abs order: got %lld %lld %lld %lld (v0 %g)",
+              (long long)oi[0], (long long)oi[1], (long long)oi[2], (long long)oi[3], ov[0]);
+    }
+    return summary("test_topk");
+}
