@@ -80,7 +80,7 @@ final class SteerOptions implements AutoCloseable {
             Sae sae = saes.get(saes.size() == 1 ? 0 : i);
             SteeringVector v = SteeringVector.read(vectors.get(i));
             v.checkFor(sae, vectors.get(i).toString());
-            SparseSteerHook h = new SparseSteerHook(sae, v, sign * scales.get(i), positions(), dense ? SparseSteerHook.Mode.DENSE : SparseSteerHook.Mode.SUPPORT);
+            SparseSteerHook h = new SparseSteerHook(sae, v, sign * scales.get(i), positions(), dense ? SparseSteerHook.Mode.DENSE : SparseSteerHook.Mode.FUSED);
             hooks.add(h);
             all = all.and(h.hooks());
         }

@@ -81,7 +81,7 @@ public final class LambdaSweep {
                     "build_items", split.build().size()));
             for (String method : new String[] {"sas", "caa"}) {
                 for (double lambda : cfg.scales()) {
-                    SparseSteerHook sh = method.equals("sas") ? new SparseSteerHook(sae, sas, lambda, Positions.ALL, SparseSteerHook.Mode.SUPPORT) : null;
+                    SparseSteerHook sh = method.equals("sas") ? new SparseSteerHook(sae, sas, lambda, Positions.ALL, SparseSteerHook.Mode.FUSED) : null;
                     try {
                         Hooks hooks = sh != null ? sh.hooks() : caa.hooks(lambda, Positions.ALL);
                         double score = scorer.score(split.test(), hooks, () -> progress.step(d.name() + ": " + method + " λ=" + lambda));

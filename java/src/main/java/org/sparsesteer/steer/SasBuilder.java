@@ -13,6 +13,8 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.sparsesteer.hooks.HookPoint;
 import org.sparsesteer.hooks.Hooks;
+import org.sparsesteer.kernels.SasKernels;
+import org.sparsesteer.kernels.TopK;
 import org.sparsesteer.model.Gemma2;
 import org.sparsesteer.model.TokenBatch;
 import org.sparsesteer.sae.Sae;
@@ -116,8 +118,27 @@ public final class SasBuilder {
         if (datasetName != null) meta.put("dataset", datasetName);
         if (datasetSha256 != null) meta.put("dataset_sha256", datasetSha256);
         meta.put("tool_version", Version.get());
-        SteeringVector vec = SteeringVector.fromDense(v, fp, fn, meta);
-        return topK > 0 ? vec.topK(topK) : vec;
+        if (topK > 0) v = keepLargest(v, topK);
+        return SteeringVector.fromDense(v, fp, fn, meta);
+    }
+
+    /**
+     * Zeroes all but the k entries of largest |v| (ties by lower index) with the native top-k kernel;
+     * beyond its k limit, the Java reference ({@link SteeringVector#topK}) does the same.
+     */
+    static float[] keepLargest(float[] v, int k) {
+        if (k >= v.length) return v;
+        float[] out = new float[v.length];
+        if (k > SasKernels.MAX_K) {
+            SteeringVector all = SteeringVector.fromDense(v, null, null, Map.of()).topK(k);
+            for (int i = 0; i < all.size(); i++) out[(int) all.indices()[i]] = all.values()[i];
+            return out;
+        }
+        try (Tensor t = Tensors.fromFloats(v, v.length); TopK top = SasKernels.topkAbs(t, k)) {
+            long[] idx = Tensors.toLongs(top.indices());
+            for (long i : idx) out[(int) i] = v[(int) i]; // zeros picked when v has fewer than k non-zeros stay zero
+        }
+        return out;
     }
 
     /** Last-token activations at the SAE's hook for sequences, [N, d] float32 on the CPU. */

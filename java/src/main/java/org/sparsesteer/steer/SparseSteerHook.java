@@ -10,6 +10,9 @@ import org.sparsesteer.hooks.HookContext;
 import org.sparsesteer.hooks.HookContext.Positions;
 import org.sparsesteer.hooks.HookPoint;
 import org.sparsesteer.hooks.Hooks;
+import org.sparsesteer.kernels.Activation;
+import org.sparsesteer.kernels.PackedSupport;
+import org.sparsesteer.kernels.SasKernels;
 import org.sparsesteer.sae.Sae;
 import org.sparsesteer.sae.SaeConfig.Architecture;
 import org.sparsesteer.tensor.Tensors;
@@ -20,12 +23,14 @@ import org.sparsesteer.tensor.Tensors;
  * which equals decode(relu(f + lambda v)) + (x - decode(f)): the SAE's error term is kept. Only the
  * features in supp(v) change, so the support path computes just those: O(|S| d) per token.
  *
- * <p>Modes: {@link Mode#SUPPORT} (default) evaluates the formula over the support only; {@link Mode#DENSE}
- * is the reference over all features (also the only correct one for TopK SAEs, whose code depends on
- * every feature). Both are exact for JumpReLU and ReLU SAEs.
+ * <p>Modes: {@link Mode#FUSED} (default) runs the native fused kernel (CUDA or its CPU twin) over the
+ * support, never touching other features; {@link Mode#SUPPORT} is the same computation as libtorch
+ * composites; {@link Mode#DENSE} is the reference over all features (also the only correct one for
+ * TopK SAEs, whose code depends on every feature: they always steer densely). All three are exact for
+ * JumpReLU and ReLU SAEs.
  */
 public final class SparseSteerHook implements Hook, AutoCloseable {
-    public enum Mode { SUPPORT, DENSE }
+    public enum Mode { FUSED, SUPPORT, DENSE }
 
     private final Sae sae;
     private final double lambda;
@@ -35,6 +40,7 @@ public final class SparseSteerHook implements Hook, AutoCloseable {
     // when the SAE encodes x - b_dec), threshold[S], W_dec[S] [s, d], v_S [s].
     private final Tensor wEncS, bEncS, thrS, wDecS, vS;
     private final Tensor vDense;
+    private final PackedSupport packed;   // the fused kernel's operands (FUSED only)
 
     public SparseSteerHook(Sae sae, SteeringVector v, double lambda, Positions positions, Mode mode) {
         if (v.size() == 0) throw new IllegalArgumentException("steering vector is empty (no features)");
@@ -42,7 +48,7 @@ public final class SparseSteerHook implements Hook, AutoCloseable {
             if (i < 0 || i >= sae.width()) throw new IllegalArgumentException("steering vector feature " + i + " is outside the SAE's width " + sae.width());
         }
         if (!Double.isFinite(lambda)) throw new IllegalArgumentException("scale must be finite, got " + lambda);
-        if (mode == Mode.SUPPORT && sae.config().architecture() == Architecture.TOPK) mode = Mode.DENSE;
+        if (mode != Mode.DENSE && sae.config().architecture() == Architecture.TOPK) mode = Mode.DENSE;
         this.sae = sae;
         this.lambda = lambda;
         this.positions = positions;
@@ -61,6 +67,28 @@ public final class SparseSteerHook implements Hook, AutoCloseable {
             vS = Tensors.keep(vals);
             vDense = Tensors.keep(Tensors.fromFloats(v.dense(sae.width()), sae.width()).to(dev, ScalarType.Float));
         }
+        if (mode == Mode.FUSED) {
+            // The hook owns the packed tensors until close(), whatever scope it was made in.
+            PackedSupport p;
+            try (Tensor idx = Tensors.fromLongs(v.indices(), v.size()); Tensor onDevice = idx.to(sae.wEnc().device(), ScalarType.Long)) {
+                p = SasKernels.packSupport(sae.wEnc(), sae.bEnc(), sae.threshold(), sae.wDec(), onDevice);
+            }
+            for (Tensor t : new Tensor[] {p.Wenc_S(), p.benc_S(), p.thr_S(), p.Wdec_S(), p.S()}) if (t != null) Tensors.keep(t);
+            // An SAE that encodes x - b_dec: fold -b_dec . W_enc[:, S] into the packed bias.
+            if (sae.config().applyBDecToInput()) {
+                try (Tensor shift = torch.matmul(p.Wenc_S(), sae.bDec())) {
+                    p.benc_S().sub_(shift);
+                }
+            }
+            packed = p;
+        } else {
+            packed = null;
+        }
+    }
+
+    /** Whether this hook runs the native fused kernel (false: libtorch composites). */
+    public Mode mode() {
+        return mode;
     }
 
     /** The hooks that steer with this vector at its SAE's hook point. */
@@ -76,6 +104,7 @@ public final class SparseSteerHook implements Hook, AutoCloseable {
     public Tensor apply(HookPoint point, Tensor x, HookContext ctx) {
         if (lambda == 0 || !ctx.any(positions)) return null;
         long B = x.size(0), T = x.size(1), d = x.size(2);
+        if (mode == Mode.FUSED) return fused(x, ctx, B, T, d);
         Tensor delta;
         try (PointerScope scope = new PointerScope()) {
             Tensor rows = x.reshape(B * T, d).to(ScalarType.Float);
@@ -86,6 +115,20 @@ public final class SparseSteerHook implements Hook, AutoCloseable {
         try (delta) {
             return x.add(delta); // belongs to the caller's scope, as a hook's result must
         }
+    }
+
+    /** The native fused step on a copy of x (in the SAE's dtype), only at the selected positions. */
+    private Tensor fused(Tensor x, HookContext ctx, long B, long T, long d) {
+        Tensor rows = x.reshape(B * T, d).to(packed.Wenc_S().scalar_type()).clone();   // caller's scope owns it
+        try (PointerScope scope = new PointerScope()) {
+            Tensor mask = ctx.mask(positions).to(x.device(), ScalarType.Byte);
+            SasKernels.steerFused(rows, packed, activation(), vS, (float) lambda, mask);
+        }
+        return rows.view(B, T, d).to(x.scalar_type());
+    }
+
+    private Activation activation() {
+        return sae.config().architecture() == Architecture.JUMPRELU ? Activation.JUMPRELU : Activation.RELU;
     }
 
     /** (relu(f_S + lambda v_S) - f_S) . W_dec[S], over the support only. */
@@ -110,5 +153,6 @@ public final class SparseSteerHook implements Hook, AutoCloseable {
     @Override
     public void close() {
         for (Tensor t : new Tensor[] {wEncS, bEncS, thrS, wDecS, vS, vDense}) if (t != null) t.close();
+        if (packed != null) packed.close();
     }
 }

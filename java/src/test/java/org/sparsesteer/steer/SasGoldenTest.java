@@ -84,7 +84,7 @@ class SasGoldenTest {
     }
 
     private void check(int[] ids, SteeringVector v, double lambda, float[] want, String what) {
-        check(ids, v, lambda, want, what, SparseSteerHook.Mode.SUPPORT);
+        check(ids, v, lambda, want, what, SparseSteerHook.Mode.FUSED);
     }
 
     private void check(int[] ids, SteeringVector v, double lambda, float[] want, String what, SparseSteerHook.Mode mode) {
@@ -107,9 +107,9 @@ class SasGoldenTest {
         SteeringVector v8 = SteeringVector.fromDense(golden.readFloats("v_top8"), null, null, java.util.Map.of("hook", HOOK));
         int[] ids = Fixtures.toInts(golden.readLongs("test1.input_ids"));
         try (PointerScope s = new PointerScope();
-             SparseSteerHook zero = new SparseSteerHook(sae, v, 0, Positions.ALL, SparseSteerHook.Mode.SUPPORT);
-             SparseSteerHook a = new SparseSteerHook(sae, v, 3, Positions.ALL, SparseSteerHook.Mode.SUPPORT);
-             SparseSteerHook b = new SparseSteerHook(sae, v8, -2, Positions.ALL, SparseSteerHook.Mode.SUPPORT);
+             SparseSteerHook zero = new SparseSteerHook(sae, v, 0, Positions.ALL, SparseSteerHook.Mode.FUSED);
+             SparseSteerHook a = new SparseSteerHook(sae, v, 3, Positions.ALL, SparseSteerHook.Mode.FUSED);
+             SparseSteerHook b = new SparseSteerHook(sae, v8, -2, Positions.ALL, SparseSteerHook.Mode.FUSED);
              SparseSteerHook aDense = new SparseSteerHook(sae, v, 3, Positions.ALL, SparseSteerHook.Mode.DENSE);
              SparseSteerHook bDense = new SparseSteerHook(sae, v8, -2, Positions.ALL, SparseSteerHook.Mode.DENSE)) {
             assertTrue(model.forward(ids, zero.hooks()).equal(model.forward(ids, Hooks.NONE)), "lambda 0 changed the logits");
@@ -127,7 +127,7 @@ class SasGoldenTest {
     void steeredBatchScoresEqualRowsAlone() {
         SteeringVector v = SteeringVector.fromDense(golden.readFloats("v"), null, null, java.util.Map.of("hook", HOOK));
         int[] a = Fixtures.toInts(golden.readLongs("test0.input_ids")), b = Fixtures.toInts(golden.readLongs("test2.input_ids"));
-        try (SparseSteerHook h = new SparseSteerHook(sae, v, 4, Positions.ALL, SparseSteerHook.Mode.SUPPORT)) {
+        try (SparseSteerHook h = new SparseSteerHook(sae, v, 4, Positions.ALL, SparseSteerHook.Mode.FUSED)) {
             int[] tokens = {65, 66};
             float[][] both = Scorer.nextTokenLogProbs(model, List.of(a, b), tokens, h.hooks());
             float[][] ra = Scorer.nextTokenLogProbs(model, List.of(a), tokens, h.hooks());
@@ -136,6 +136,22 @@ class SasGoldenTest {
                 assertEquals(ra[0][j], both[0][j], 1e-4);
                 assertEquals(rb[0][j], both[1][j], 1e-4);
             }
+        }
+    }
+
+    @Test
+    void fusedEqualsDenseAtGeneratedPositionsOnly() {
+        // Steering only generated tokens: the prompt's logits are untouched, the rest match the dense path.
+        SteeringVector v = SteeringVector.fromDense(golden.readFloats("v"), null, null, java.util.Map.of("hook", HOOK));
+        int[] ids = Fixtures.toInts(golden.readLongs("test1.input_ids"));
+        org.sparsesteer.model.GenerationConfig g = org.sparsesteer.model.GenerationConfig.greedy(6);
+        try (SparseSteerHook f = new SparseSteerHook(sae, v, 6, Positions.GENERATED, SparseSteerHook.Mode.FUSED);
+             SparseSteerHook d = new SparseSteerHook(sae, v, 6, Positions.GENERATED, SparseSteerHook.Mode.DENSE)) {
+            assertTrue(java.util.Arrays.equals(org.sparsesteer.model.Generator.generate(model, ids, g, f.hooks()),
+                    org.sparsesteer.model.Generator.generate(model, ids, g, d.hooks())));
+            float[][] plain = Scorer.nextTokenLogProbs(model, List.of(ids), new int[] {5, 9}, Hooks.NONE);
+            float[][] steered = Scorer.nextTokenLogProbs(model, List.of(ids), new int[] {5, 9}, f.hooks());
+            assertEquals(plain[0][0], steered[0][0], 0f, "a scored prompt has no generated positions to steer");
         }
     }
 
