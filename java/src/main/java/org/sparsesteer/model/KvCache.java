@@ -45,6 +45,12 @@ public final class KvCache implements AutoCloseable {
         return length;
     }
 
+    /** Forgets every position from {@code length} on (e.g. to branch a generation from a shared prompt). */
+    public void rewind(int length) {
+        if (length < 0 || length > this.length) throw new IllegalArgumentException("cannot rewind a cache of length " + this.length + " to " + length);
+        this.length = length;
+    }
+
     void advance(int t) {
         length += t;
     }
