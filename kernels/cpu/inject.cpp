@@ -1,5 +1,4 @@
-// CPU twins of the decoder-side kernels: sparse injection x += coeffs . W_dec[indices] and the dense
-// decode used as the non-sparse baseline. Work items are (row, d-chunk) pairs, so a single decode row
+// CPU twin of the sparse injection x += coeffs . W_dec[indices]. Work items are (row, d-chunk) pairs, so a single decode row
 // still spreads over the threads; each x element is read once, accumulated in f32 in a fixed order
 // (ascending j) and rounded once.
 #include <algorithm>
@@ -42,15 +41,6 @@ sas_status inject(sas_dtype dt, void *x, int64_t ldx, int64_t n, int64_t d, cons
     decode_rows(
         dt, x, ldx, n, d, W_dec, nnz, [&](int64_t r, int64_t j) { return indices[r * nnz + j]; },
         [&](int64_t r, int64_t j) { return coeffs[r * nnz + j]; });
-    return SAS_OK;
-}
-
-sas_status decode_dense(sas_dtype dt, void *x, int64_t ldx, int64_t n, int64_t d, const void *W_dec, int64_t m,
-                        const float *c, int64_t ldc) {
-    if (n == 0) return SAS_OK;
-    decode_rows(
-        dt, x, ldx, n, d, W_dec, m, [](int64_t, int64_t j) { return j; },
-        [&](int64_t r, int64_t j) { return c[r * ldc + j]; });
     return SAS_OK;
 }
 

@@ -57,3 +57,10 @@ const char *device_name();
 
 }  // namespace cuda
 }  // namespace sas
+
+namespace sas {
+namespace cuda {
+sas_status fill_random(sas_dtype dt, void *p, int64_t count, uint64_t seed, float lo, float hi);
+sas_status dense_coef(void *stream, const float *f, int64_t n, int64_t m, const float *v, float lambda, float *c);
+}  // namespace cuda
+}  // namespace sas

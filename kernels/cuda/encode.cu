@@ -1,13 +1,236 @@
-// Placeholder (milestone 1): the CUDA encode kernels follow in milestone 2.
-#include "cuda_common.cuh"
-namespace sas { namespace cuda {
-#define NYI(f) return fail(SAS_ERR_UNSUPPORTED, "%s: the CUDA kernel is not implemented yet", f)
-sas_status encode_dense(void *, sas_dtype, const void *, int64_t, int64_t, int64_t, const void *, const void *, const void *, int64_t, sas_activation, int32_t, float *, int64_t) { NYI("sas_encode_dense"); }
-sas_status encode_sparse(void *, sas_dtype, const void *, int64_t, int64_t, int64_t, const void *, const void *, const void *, int64_t, sas_activation, int32_t, int32_t, int64_t *, float *, int32_t *) { NYI("sas_encode_sparse"); }
-sas_status encode_subset(void *, sas_dtype, const void *, int64_t, int64_t, int64_t, const void *, const void *, const void *, int64_t, sas_activation, const int64_t *, int64_t, float *, int64_t) { NYI("sas_encode_subset"); }
-sas_status topk_rows(void *, sas_dtype, const void *, int64_t, int64_t, int64_t, int32_t, bool, float *, int64_t *) { NYI("sas_topk_rows"); }
-sas_status inject(void *, sas_dtype, void *, int64_t, int64_t, int64_t, const void *, int64_t, int32_t, const int64_t *, const float *) { NYI("sas_inject"); }
-sas_status pack_support(void *, sas_dtype, const void *, const void *, const void *, const void *, int64_t, int64_t, const int64_t *, int64_t, void *, void *, void *, void *) { NYI("sas_pack_support"); }
-sas_status steer_fused(void *, sas_dtype, void *, int64_t, int64_t, int64_t, const void *, const void *, const void *, const void *, int64_t, sas_activation, const float *, float, const uint8_t *) { NYI("sas_steer_fused"); }
-sas_status decode_dense(void *, sas_dtype, void *, int64_t, int64_t, int64_t, const void *, int64_t, const float *, int64_t) { NYI("decode_dense"); }
-}}
+// CUDA SAE encoders: the GEMM of gemm.cuh with an activation epilogue, then (TopK) an in-place
+// per-row top-k, or (sparse) a per-row ordered compaction; the subset encoder gathers W_enc columns.
+// Also the dense decode used as the non-sparse baseline by sas_bench.
+#include "block_util.cuh"
+#include "gemm.cuh"
+
+namespace sas {
+namespace cuda {
+
+int sm_count() {
+    static int cache[64] = {0};
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
+        (void)cudaGetLastError();
+        return 108;
+    }
+    if (cache[dev] == 0) {
+        int v = 0;
+        if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) {
+            (void)cudaGetLastError();
+            v = 108;
+        }
+        cache[dev] = v;
+    }
+    return cache[dev];
+}
+
+namespace {
+
+int epi_mode(sas_activation act) {
+    return act == SAS_ACT_JUMPRELU ? kEpiJump : act == SAS_ACT_RELU ? kEpiRelu : kEpiPre;
+}
+
+// TopK in place on dense pre-activation rows: keep the k largest (ReLU'd), zero the rest.
+__global__ void __launch_bounds__(kTopkThreads) topk_inplace_kernel(float *out, int64_t ldo, int64_t n, int64_t m, int k) {
+    __shared__ TopkSmem sm;
+    __shared__ float vals[kMaxCand];
+    for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
+        float *row = out + r * ldo;
+        block_topk_select([row](int64_t j) { return order_key_dev(row[j]); }, m, k, sm);
+        for (int i = threadIdx.x; i < k; i += blockDim.x) vals[i] = relu_dev(row[cand_index(sm.cand[i])]);
+        __syncthreads();
+        for (int64_t j = threadIdx.x; j < m; j += blockDim.x) row[j] = 0.0f;
+        __syncthreads();
+        for (int i = threadIdx.x; i < k; i += blockDim.x) row[cand_index(sm.cand[i])] = vals[i];
+        __syncthreads();
+    }
+}
+
+// Writes one row's sparse code: slots [count, max_nnz) get index -1 and value 0.
+__device__ void finish_row(uint32_t count, int32_t max_nnz, int64_t *oi, float *ov, int32_t *oc) {
+    const int64_t start = count < uint32_t(max_nnz) ? int64_t(count) : int64_t(max_nnz);
+    for (int64_t i = start + threadIdx.x; i < max_nnz; i += blockDim.x) {
+        oi[i] = -1;
+        ov[i] = 0.0f;
+    }
+    if (threadIdx.x == 0) *oc = int32_t(count);
+}
+
+// Ordered compaction of the non-zeros of each activated row (ascending index).
+__global__ void __launch_bounds__(kTopkThreads)
+    compact_kernel(const float *act, int64_t m, int64_t rows, int32_t max_nnz, int64_t *out_indices,
+                   float *out_values, int32_t *out_count) {
+    __shared__ uint32_t warp_sums[33];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const float *row = act + r * m;
+        int64_t *oi = out_indices ? out_indices + r * max_nnz : nullptr;
+        float *ov = out_values ? out_values + r * max_nnz : nullptr;
+        uint32_t base = 0;
+        for (int64_t t0 = 0; t0 < m; t0 += blockDim.x) {
+            const int64_t j = t0 + threadIdx.x;
+            const float v = j < m ? row[j] : 0.0f;
+            uint32_t total;
+            const uint32_t pos = base + block_exclusive_count(v != 0.0f, warp_sums, &total);
+            if (v != 0.0f && pos < uint32_t(max_nnz)) {
+                oi[pos] = j;
+                ov[pos] = v;
+            }
+            base += total;
+        }
+        finish_row(base, max_nnz, oi, ov, out_count + r);
+        __syncthreads();
+    }
+}
+
+// TopK sparse: select the k largest pre of each row (cand comes back in index order), keep the
+// non-zero ReLU'd ones.
+__global__ void __launch_bounds__(kTopkThreads)
+    topk_sparse_kernel(const float *pre, int64_t m, int64_t rows, int k, int32_t max_nnz, int64_t *out_indices,
+                       float *out_values, int32_t *out_count) {
+    __shared__ TopkSmem sm;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const float *row = pre + r * m;
+        int64_t *oi = out_indices ? out_indices + r * max_nnz : nullptr;
+        float *ov = out_values ? out_values + r * max_nnz : nullptr;
+        block_topk_select([row](int64_t j) { return order_key_dev(row[j]); }, m, k, sm);
+        const int i = threadIdx.x;  // k <= 1024 = blockDim.x: one candidate per thread
+        int64_t j = -1;
+        float v = 0.0f;
+        if (i < k) {
+            j = cand_index(sm.cand[i]);
+            v = relu_dev(row[j]);
+        }
+        uint32_t total;
+        const uint32_t pos = block_exclusive_count(v != 0.0f, sm.warp_sums, &total);
+        if (v != 0.0f && pos < uint32_t(max_nnz)) {
+            oi[pos] = j;
+            ov[pos] = v;
+        }
+        finish_row(total, max_nnz, oi, ov, out_count + r);
+        __syncthreads();
+    }
+}
+
+// Subset encode: block (i, row group) gathers column S[i] of W_enc in chunks into shared memory;
+// each warp owns one row and reduces its dot product with shuffles (fixed order).
+template <class T>
+__global__ void __launch_bounds__(256)
+    subset_kernel(const T *__restrict__ x, int64_t ldx, int64_t n, int64_t d, const T *__restrict__ W,
+                  const T *__restrict__ b, const T *__restrict__ thr, int64_t m, int mode,
+                  const int64_t *__restrict__ S, int64_t s, float *__restrict__ out, int64_t ldo) {
+    constexpr int kChunk = 2048;
+    __shared__ float col[kChunk];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    for (int64_t i = blockIdx.x; i < s; i += gridDim.x) {
+        const int64_t j = S[i];
+        const bool valid = j >= 0 && j < m;  // indices are checked on the host for CPU calls only
+        for (int64_t r0 = int64_t(blockIdx.y) * 8; r0 < n; r0 += int64_t(gridDim.y) * 8) {
+            const int64_t r = r0 + warp;
+            float acc = 0.0f;
+            for (int64_t k0 = 0; k0 < d; k0 += kChunk) {
+                const int kc = int(d - k0 < kChunk ? d - k0 : kChunk);
+                __syncthreads();
+                for (int kk = threadIdx.x; kk < kc; kk += blockDim.x)
+                    col[kk] = valid ? to_f32(W[(k0 + kk) * m + j]) : 0.0f;
+                __syncthreads();
+                if (r < n)
+                    for (int kk = lane; kk < kc; kk += 32) acc += to_f32(x[r * ldx + k0 + kk]) * col[kk];
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+            if (lane == 0 && r < n) {
+                float v = 0.0f;
+                if (valid) {
+                    v = acc + to_f32(b[j]);
+                    if (mode == kEpiJump)
+                        v = v > to_f32(thr[j]) ? v : 0.0f;
+                    else
+                        v = relu_dev(v);
+                }
+                out[r * ldo + i] = v;
+            }
+        }
+    }
+}
+
+unsigned row_grid(int64_t rows) { return unsigned(std::min<int64_t>(rows, int64_t(sm_count()) * 16)); }
+
+}  // namespace
+
+sas_status encode_dense(void *stream, sas_dtype dt, const void *x, int64_t ldx, int64_t n, int64_t d,
+                        const void *W_enc, const void *b_enc, const void *threshold, int64_t m, sas_activation act,
+                        int32_t k, float *out, int64_t ld_out) {
+    cudaStream_t st = as_stream(stream);
+    return with_dtype(dt, [&](auto tag) -> sas_status {
+        using T = typename decltype(tag)::T;
+        EncEpi<T> epi{static_cast<const T *>(b_enc), static_cast<const T *>(threshold), epi_mode(act), out, ld_out};
+        SAS_TRY(gemm(st, static_cast<const T *>(x), ldx, n, d, static_cast<const T *>(W_enc), m, epi,
+                     "sas_encode_dense gemm"));
+        if (act == SAS_ACT_TOPK) {
+            topk_inplace_kernel<<<row_grid(n), kTopkThreads, 0, st>>>(out, ld_out, n, m, k);
+            SAS_TRY(check_launch("topk_inplace_kernel"));
+        }
+        return SAS_OK;
+    });
+}
+
+sas_status encode_sparse(void *stream, sas_dtype dt, const void *x, int64_t ldx, int64_t n, int64_t d,
+                         const void *W_enc, const void *b_enc, const void *threshold, int64_t m, sas_activation act,
+                         int32_t k, int32_t max_nnz, int64_t *out_indices, float *out_values, int32_t *out_count) {
+    cudaStream_t st = as_stream(stream);
+    // Dense activations of a chunk of rows in scratch (<= 256 MiB, at least one row), then compaction.
+    const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(n, (int64_t(64) << 20) / m));
+    Scratch scratch(st);
+    SAS_TRY(scratch.alloc(size_t(chunk * m) * sizeof(float), "sas_encode_sparse"));
+    float *buf = scratch.as<float>();
+    return with_dtype(dt, [&](auto tag) -> sas_status {
+        using T = typename decltype(tag)::T;
+        const T *xp = static_cast<const T *>(x);
+        for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+            const int64_t rows = std::min(chunk, n - r0);
+            EncEpi<T> epi{static_cast<const T *>(b_enc), static_cast<const T *>(threshold), epi_mode(act), buf, m};
+            SAS_TRY(gemm(st, xp + r0 * ldx, ldx, rows, d, static_cast<const T *>(W_enc), m, epi,
+                         "sas_encode_sparse gemm"));
+            int64_t *oi = max_nnz > 0 ? out_indices + r0 * max_nnz : nullptr;
+            float *ov = max_nnz > 0 ? out_values + r0 * max_nnz : nullptr;
+            if (act == SAS_ACT_TOPK) {
+                topk_sparse_kernel<<<row_grid(rows), kTopkThreads, 0, st>>>(buf, m, rows, k, max_nnz, oi, ov,
+                                                                            out_count + r0);
+                SAS_TRY(check_launch("topk_sparse_kernel"));
+            } else {
+                compact_kernel<<<row_grid(rows), kTopkThreads, 0, st>>>(buf, m, rows, max_nnz, oi, ov, out_count + r0);
+                SAS_TRY(check_launch("compact_kernel"));
+            }
+        }
+        return SAS_OK;
+    });
+}
+
+sas_status encode_subset(void *stream, sas_dtype dt, const void *x, int64_t ldx, int64_t n, int64_t d,
+                         const void *W_enc, const void *b_enc, const void *threshold, int64_t m, sas_activation act,
+                         const int64_t *S, int64_t s, float *out, int64_t ld_out) {
+    cudaStream_t st = as_stream(stream);
+    const dim3 grid = dim3(unsigned(std::min<int64_t>(s, int64_t(1) << 30)),
+                           unsigned(std::min<int64_t>((n + 7) / 8, 65535)));
+    return with_dtype(dt, [&](auto tag) -> sas_status {
+        using T = typename decltype(tag)::T;
+        subset_kernel<T><<<grid, 256, 0, st>>>(static_cast<const T *>(x), ldx, n, d, static_cast<const T *>(W_enc),
+                                               static_cast<const T *>(b_enc), static_cast<const T *>(threshold), m,
+                                               epi_mode(act), S, s, out, ld_out);
+        return check_launch("subset_kernel");
+    });
+}
+
+sas_status decode_dense(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t n, int64_t d, const void *W_dec,
+                        int64_t m, const float *c, int64_t ldc) {
+    cudaStream_t st = as_stream(stream);
+    return with_dtype(dt, [&](auto tag) -> sas_status {
+        using T = typename decltype(tag)::T;
+        AddEpi<T> epi{static_cast<T *>(x), ldx};
+        return gemm(st, c, ldc, n, m, static_cast<const T *>(W_dec), d, epi, "decode_dense gemm");
+    });
+}
+
+}  // namespace cuda
+}  // namespace sas

@@ -123,3 +123,46 @@ const char *device_name() {
 
 }  // namespace cuda
 }  // namespace sas
+
+namespace sas {
+namespace cuda {
+
+namespace {
+__host__ __device__ inline uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+template <class T> __global__ void fill_kernel(T *p, int64_t count, uint64_t seed, float lo, float hi) {
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x) {
+        const float u = float(mix64(seed * 0x100000001B3ull + uint64_t(i)) >> 40) * (1.0f / 16777216.0f);
+        p[i] = from_f32<T>(lo + (hi - lo) * u);
+    }
+}
+
+__global__ void dense_coef_kernel(const float *f, int64_t n, int64_t m, const float *v, float lambda, float *c) {
+    const int64_t total = n * m;
+    for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
+        const float fv = f[e];
+        c[e] = relu_dev(fv + lambda * v[e % m]) - fv;
+    }
+}
+}  // namespace
+
+sas_status fill_random(sas_dtype dt, void *p, int64_t count, uint64_t seed, float lo, float hi) {
+    return with_dtype(dt, [&](auto tag) -> sas_status {
+        using T = typename decltype(tag)::T;
+        fill_kernel<T><<<2048, 256>>>(static_cast<T *>(p), count, seed, lo, hi);
+        return check_launch("fill_kernel");
+    });
+}
+
+sas_status dense_coef(void *stream, const float *f, int64_t n, int64_t m, const float *v, float lambda, float *c) {
+    dense_coef_kernel<<<2048, 256, 0, as_stream(stream)>>>(f, n, m, v, lambda, c);
+    return check_launch("dense_coef_kernel");
+}
+
+}  // namespace cuda
+}  // namespace sas

@@ -436,6 +436,50 @@ sas_status timer_stop(sas_device dev, double *ms) {
 #endif
 }
 
+namespace {
+uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+}  // namespace
+
+sas_status fill_random(sas_device dev, sas_dtype dt, void *p, int64_t count, uint64_t seed, float lo, float hi) {
+    if (dev == SAS_DEVICE_CPU) {
+        parallel_for(count, 8, [&](int64_t a, int64_t b) {
+            for (int64_t i = a; i < b; ++i) {
+                const float u = float(mix64(seed * 0x100000001B3ull + uint64_t(i)) >> 40) * (1.0f / 16777216.0f);
+                store_f32(dt, p, i, lo + (hi - lo) * u);
+            }
+        });
+        return SAS_OK;
+    }
+#ifdef SAS_WITH_CUDA
+    return cuda::fill_random(dt, p, count, seed, lo, hi);
+#else
+    return device_ready(dev);
+#endif
+}
+
+sas_status dense_coef(sas_device dev, void *stream, const float *f, int64_t n, int64_t m, const float *v, float lambda,
+                      float *c) {
+    if (dev == SAS_DEVICE_CPU) {
+        parallel_for(n * m, 4, [&](int64_t a, int64_t b) {
+            for (int64_t e = a; e < b; ++e) {
+                const float fv = f[e], g = fv + lambda * v[e % m];
+                c[e] = (g > 0.0f ? g : 0.0f) - fv;
+            }
+        });
+        return SAS_OK;
+    }
+#ifdef SAS_WITH_CUDA
+    return cuda::dense_coef(stream, f, n, m, v, lambda, c);
+#else
+    return device_ready(dev);
+#endif
+}
+
 std::string device_name(sas_device dev) {
     if (dev == SAS_DEVICE_CPU) {
         std::string model = "unknown CPU";

@@ -36,3 +36,17 @@ std::string device_name(sas_device dev);
 
 }  // namespace internal
 }  // namespace sas
+
+namespace sas {
+namespace internal {
+
+// Fills count elements of dtype dt at p with a deterministic hash of (seed, index), uniform in [lo, hi).
+sas_status fill_random(sas_device dev, sas_dtype dt, void *p, int64_t count, uint64_t seed, float lo, float hi);
+
+// c[r*m + j] = relu(f[r*m + j] + lambda * v[j]) - f[r*m + j]: the dense steering coefficients of the
+// non-sparse baseline (v dense over all m).
+sas_status dense_coef(sas_device dev, void *stream, const float *f, int64_t n, int64_t m, const float *v, float lambda,
+                      float *c);
+
+}  // namespace internal
+}  // namespace sas

@@ -227,7 +227,7 @@ void test_case(Sizes sz, sas_dtype dt, uint64_t seed) {
 
 int main() {
     const Sizes cases[] = {{1, 64, 1000}, {3, 64, 16411}, {17, 64, 1000}, {1, 2304, 1000}, {3, 3584, 1000},
-                           {17, 2304, 333}, {0, 64, 1000}};
+                           {17, 2304, 333}, {9, 64, 16411}, {5, 256, 2000}, {0, 64, 1000}};
     uint64_t seed = 1;
     for (const Sizes &c : cases)
         for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++);

@@ -83,6 +83,51 @@ void test_inject(sas_dtype dt, int64_t n, int64_t d, int64_t m, int32_t nnz, uin
     }
 }
 
+// ---- the dense decode of the bench baseline (internal): x += c . W_dec over all m ------------------
+void test_decode_dense(sas_dtype dt, int64_t n, int64_t d, int64_t m, uint64_t seed) {
+    Rng rng(seed);
+    const int64_t ldx = d + 1, ldc = m + 2;
+    Arr x = randn(dt, n * ldx, rng), W = randn(dt, m * d, rng, 0.2);
+    std::vector<float> c(static_cast<size_t>(n * ldc));
+    for (auto &v : c) v = rng.below(3) == 0 ? 0.0f : float(rng.normal());
+    std::vector<double> want(static_cast<size_t>(n * ldx)), scale(static_cast<size_t>(n * ldx));
+    for (int64_t r = 0; r < n; ++r)
+        for (int64_t k = 0; k < d; ++k) {
+            double a = x.at(r * ldx + k), sc = std::fabs(a);
+            for (int64_t j = 0; j < m; ++j) {
+                const double t = double(c[size_t(r * ldc + j)]) * W.at(j * d + k);
+                a += t;
+                sc += std::fabs(t);
+            }
+            want[size_t(r * ldx + k)] = a;
+            scale[size_t(r * ldx + k)] = sc;
+        }
+    for (sas_device dev : devices()) {
+        char ctx[200];
+        std::snprintf(ctx, sizeof ctx, "decode_dense %s %s n=%lld d=%lld m=%lld", devn(dev), dn(dt), (long long)n,
+                      (long long)d, (long long)m);
+        g_ctx = ctx;
+        Buf bx = upload(dev, x), bW = upload(dev, W), bc = upload(dev, c);
+        if (!check_ok(sas::internal::decode_dense(dev, nullptr, dt, bx.p, ldx, n, d, bW.p, m, bc.as<float>(), ldc),
+                      "decode_dense"))
+            continue;
+        Arr got = download_arr(bx, dt, x.count);
+        int bad = 0;
+        for (int64_t r = 0; r < n; ++r)
+            for (int64_t k = 0; k < ldx; ++k) {
+                const int64_t e = r * ldx + k;
+                if (k >= d) {
+                    bad += got.at(e) != x.at(e);
+                    continue;
+                }
+                if (!close(got.at(e), want[size_t(e)], scale[size_t(e)], dt) && bad++ < 3)
+                    std::printf("   r=%lld k=%lld got %.9g want %.9g\n", (long long)r, (long long)k, got.at(e),
+                                want[size_t(e)]);
+            }
+        check(bad == 0, "decode_dense: %d mismatches vs the double reference", bad);
+    }
+}
+
 // ---- a full SAE and a steering vector --------------------------------------------------------------
 struct Sae {
     sas_dtype dt;
@@ -303,6 +348,9 @@ int main() {
         test_inject(dt, 3, 2304, 1000, 33, seed++);
         test_inject(dt, 17, 3584, 1000, 5, seed++);
         test_inject(dt, 2, 64, 16411, 1000, seed++);
+        test_decode_dense(dt, 1, 64, 1000, seed++);
+        test_decode_dense(dt, 3, 2304, 333, seed++);
+        test_decode_dense(dt, 20, 64, 1000, seed++);
         test_pack(dt, 64, 1000, seed++);
         test_pack(dt, 2304, 333, seed++);
         for (sas_activation act : {SAS_ACT_JUMPRELU, SAS_ACT_RELU}) {

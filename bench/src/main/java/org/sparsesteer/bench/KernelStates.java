@@ -33,7 +33,11 @@ public final class KernelStates {
         return t.retainReference();
     }
 
-    /** Model width d (Gemma 2 2B: 2304) and SAE width m. */
+    /**
+     * Model width d (Gemma 2 2B: 2304) and SAE width m. Also applies {@code -Dsas.bench.torchThreads=N} (pass it
+     * with {@code -jvmArgsAppend}) to libtorch's intra-op thread count; the kernels' pool follows the
+     * {@code SAS_NUM_THREADS} environment variable, which the forked JVMs inherit.
+     */
     @State(Scope.Benchmark)
     public static class Dims {
         @Param({"2304"})
@@ -41,6 +45,14 @@ public final class KernelStates {
 
         @Param({"16384", "65536"})
         public int m;
+
+        @Setup(Level.Trial)
+        public void threads() {
+            String n = System.getProperty("sas.bench.torchThreads");
+            if (n != null && !n.isBlank()) {
+                torch.set_num_threads(Integer.parseInt(n.trim()));
+            }
+        }
     }
 
     /**

@@ -41,14 +41,15 @@ final class CudaStreams {
             }
             Object raw = stream.invoke(cudaStream);
             return (Pointer) raw;
-        } catch (ClassNotFoundException | NoSuchMethodException | NoClassDefFoundError
-                | UnsatisfiedLinkError | IllegalAccessException e) {
+        } catch (InvocationTargetException e) {
+            throw new IllegalStateException("cannot get libtorch's current CUDA stream: "
+                    + "at::cuda::getCurrentCUDAStream(" + deviceIndex + ") failed: " + e.getCause(), e.getCause());
+        } catch (ReflectiveOperationException | LinkageError | RuntimeException e) {
+            // ClassNotFound, NoSuchMethod, ExceptionInInitializer (no jnitorch_cuda natives), NoClassDefFound,
+            // UnsatisfiedLink, TypeNotPresent (no org.bytedeco:cuda on the class path)...
             throw new IllegalStateException("cannot get libtorch's current CUDA stream: the CUDA build of the "
                     + "pytorch preset and the org.bytedeco:cuda preset must be on the class path ("
                     + e + "); or set one with SasKernels.setCudaStreamSupplier", e);
-        } catch (InvocationTargetException e) {
-            throw new IllegalStateException("at::cuda::getCurrentCUDAStream(" + deviceIndex + ") failed: "
-                    + e.getCause(), e.getCause());
         }
     }
 }

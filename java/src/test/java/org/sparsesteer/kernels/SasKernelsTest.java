@@ -376,6 +376,18 @@ class SasKernelsTest {
         }
     }
 
+    @Test
+    void cudaStreamLookupFailsCleanlyWithoutCuda() {
+        if (torch.cuda_is_available()) {
+            CudaStreams.current(0); // libtorch's current stream of cuda:0 (null = the legacy default stream)
+        } else {
+            // the CPU build has no torch_cuda natives: a clear exception, not a crash
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> CudaStreams.current(0));
+            assertTrue(e.getMessage().contains("CUDA stream"), e.getMessage());
+            assertThrows(IllegalStateException.class, () -> CudaStreams.current(0), "and again, once the class failed");
+        }
+    }
+
     static float[][] rows(Tensor t, long n, long m) {
         float[] all = toFloats(t);
         float[][] rows = new float[(int) n][(int) m];

@@ -1,0 +1,377 @@
+// sas_bench: llm.c-style microbenchmark of the SparseSteer kernels. For every kernel and variant:
+// warm-up, repeated runs, the median time, effective GB/s (bytes that must move at least once / time)
+// and % of the peak bandwidth measured by a plain copy on the same device; the fused steering step
+// side by side with the dense baseline (encode all m + dense coefficients + decode all m).
+//
+//   sas_bench [--device cpu|cuda] [--full] [--dtype f32|bf16|f16] [--d 2304,3584] [--m 16384,65536]
+//             [--n 1,8,64] [--s 8,64,256] [--kernels encode,sparse,topk,subset,inject,pack,fused]
+//             [--reps N] [--min-ms T] [--csv FILE]
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "internal.h"
+#include "sas_kernels.h"
+
+namespace {
+
+using sas::internal::dev_alloc;
+
+struct Opts {
+    sas_device dev = SAS_DEVICE_CPU;
+    bool full = false;
+    bool dtype_set = false;
+    sas_dtype dt = SAS_F32;
+    std::vector<int64_t> d, m, n, s;
+    std::vector<std::string> kernels{"encode", "sparse", "topk", "subset", "inject", "pack", "fused"};
+    int reps = 0;         // 0 = adaptive
+    double min_ms = 300;  // adaptive: repeat until this much time (at least 3, at most 50 runs)
+    std::string csv;
+};
+
+std::vector<int64_t> parse_list(const char *s) {
+    std::vector<int64_t> v;
+    std::stringstream ss(s);
+    std::string tok;
+    while (std::getline(ss, tok, ',')) {
+        int64_t mult = 1;
+        if (!tok.empty() && (tok.back() == 'k' || tok.back() == 'K')) mult = 1024, tok.pop_back();
+        if (!tok.empty() && (tok.back() == 'M')) mult = 1024 * 1024, tok.pop_back();
+        v.push_back(std::strtoll(tok.c_str(), nullptr, 10) * mult);
+    }
+    return v;
+}
+std::vector<std::string> parse_words(const char *s) {
+    std::vector<std::string> v;
+    std::stringstream ss(s);
+    std::string tok;
+    while (std::getline(ss, tok, ',')) v.push_back(tok);
+    return v;
+}
+
+[[noreturn]] void die(const char *what, sas_status st) {
+    std::fprintf(stderr, "sas_bench: %s failed: %s: %s\n", what, sas_status_name(st), sas_last_error());
+    std::exit(1);
+}
+void ok(sas_status st, const char *what) {
+    if (st != SAS_OK) die(what, st);
+}
+
+struct DevMem {
+    sas_device dev;
+    void *p = nullptr;
+    DevMem(sas_device d, size_t bytes) : dev(d) { ok(dev_alloc(d, &p, bytes ? bytes : 1), "allocation"); }
+    ~DevMem() { sas::internal::dev_free(dev, p); }
+    DevMem(const DevMem &) = delete;
+    DevMem &operator=(const DevMem &) = delete;
+    template <class T> T *as() const { return static_cast<T *>(p); }
+};
+
+// Median time in ms of fn over warm-up + repeated runs.
+double time_ms(const Opts &o, const std::function<void()> &fn) {
+    fn();  // warm-up (also first-touch of pages / lazy module loading)
+    ok(sas::internal::dev_sync(o.dev), "sync");
+    std::vector<double> t;
+    double total = 0;
+    const int max_reps = o.reps > 0 ? o.reps : 50;
+    for (int i = 0; i < max_reps; ++i) {
+        double ms = 0;
+        ok(sas::internal::timer_start(o.dev), "timer");
+        fn();
+        ok(sas::internal::timer_stop(o.dev, &ms), "timer");
+        t.push_back(ms);
+        total += ms;
+        if (o.reps == 0 && i >= 2 && total >= o.min_ms) break;
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+struct Row {
+    std::string kernel, variant;
+    int64_t d, m, n, sk;
+    double ms, bytes;
+    double dense_ms = 0;  // fused rows: the dense baseline
+};
+
+std::string fmt_time(double ms) {
+    char b[64];
+    if (ms < 1)
+        std::snprintf(b, sizeof b, "%.1f us", ms * 1e3);
+    else if (ms < 1000)
+        std::snprintf(b, sizeof b, "%.2f ms", ms);
+    else
+        std::snprintf(b, sizeof b, "%.2f s", ms / 1e3);
+    return b;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    Opts o;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto next = [&]() -> const char * {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "sas_bench: %s needs a value\n", a.c_str());
+                std::exit(2);
+            }
+            return argv[++i];
+        };
+        if (a == "--device") {
+            std::string v = next();
+            o.dev = v == "cuda" ? SAS_DEVICE_CUDA : SAS_DEVICE_CPU;
+        } else if (a == "--full") {
+            o.full = true;
+        } else if (a == "--dtype") {
+            std::string v = next();
+            o.dtype_set = true;
+            o.dt = v == "bf16" ? SAS_BF16 : v == "f16" ? SAS_F16 : SAS_F32;
+        } else if (a == "--d") {
+            o.d = parse_list(next());
+        } else if (a == "--m") {
+            o.m = parse_list(next());
+        } else if (a == "--n") {
+            o.n = parse_list(next());
+        } else if (a == "--s") {
+            o.s = parse_list(next());
+        } else if (a == "--kernels") {
+            o.kernels = parse_words(next());
+        } else if (a == "--reps") {
+            o.reps = std::atoi(next());
+        } else if (a == "--min-ms") {
+            o.min_ms = std::atof(next());
+        } else if (a == "--csv") {
+            o.csv = next();
+        } else {
+            std::printf("usage: sas_bench [--device cpu|cuda] [--full] [--dtype f32|bf16|f16] [--d LIST] [--m LIST]\n"
+                        "                 [--n LIST] [--s LIST] [--kernels encode,sparse,topk,subset,inject,pack,fused]\n"
+                        "                 [--reps N] [--min-ms T] [--csv FILE]\n"
+                        "defaults (cpu): d=2304 m=16384,65536 n=1,8,64 s=8,64,256 f32\n"
+                        "--full (gpu):   d=2304,3584 m=16k,64k,256k,1M n=1,8,64,512 s=8,64,256 (bf16 on cuda)\n");
+            return a == "--help" || a == "-h" ? 0 : 2;
+        }
+    }
+    if (o.dev == SAS_DEVICE_CUDA && !sas_cuda_available()) {
+        std::fprintf(stderr, "sas_bench: --device cuda but sas_cuda_available() == 0 (built with CUDA: %s)\n",
+                     sas::internal::built_with_cuda() ? "yes" : "no");
+        return 1;
+    }
+    if (!o.dtype_set && o.dev == SAS_DEVICE_CUDA) o.dt = SAS_BF16;
+    if (o.d.empty()) o.d = o.full ? std::vector<int64_t>{2304, 3584} : std::vector<int64_t>{2304};
+    if (o.m.empty())
+        o.m = o.full ? std::vector<int64_t>{16384, 65536, 262144, 1048576} : std::vector<int64_t>{16384, 65536};
+    if (o.n.empty()) o.n = o.full ? std::vector<int64_t>{1, 8, 64, 512} : std::vector<int64_t>{1, 8, 64};
+    if (o.s.empty()) o.s = {8, 64, 256};
+    auto want = [&](const char *k) { return std::find(o.kernels.begin(), o.kernels.end(), k) != o.kernels.end(); };
+
+    const sas_device dev = o.dev;
+    const sas_dtype dt = o.dt;
+    const size_t es = sas::dtype_size(dt);
+    const std::string devname = sas::internal::device_name(dev);
+    std::printf("# sas_bench on %s, dtype %s\n\n", devname.c_str(), sas::dtype_name(dt));
+
+    // Peak: a plain copy of 256 MiB (read + write counted).
+    double peak_gbs;
+    {
+        const size_t bytes = size_t(256) << 20;
+        DevMem a(dev, bytes), b(dev, bytes);
+        ok(sas::internal::fill_random(dev, SAS_F32, a.p, int64_t(bytes / 4), 1, -1, 1), "fill");
+        ok(sas::internal::fill_random(dev, SAS_F32, b.p, int64_t(bytes / 4), 2, -1, 1), "fill");
+        double ms = time_ms(o, [&] { ok(sas::internal::copy(dev, b.p, a.p, bytes), "copy"); });
+        peak_gbs = 2.0 * double(bytes) / (ms * 1e6);
+        std::printf("peak (copy of 256 MiB, read+write): %.1f GB/s in %s\n\n", peak_gbs, fmt_time(ms).c_str());
+    }
+
+    std::vector<Row> rows;
+    const float lambda = 4.0f;
+    for (int64_t d : o.d) {
+        for (int64_t m : o.m) {
+            // The SAE (Gemma Scope layout) and a steering vector's support.
+            DevMem We(dev, size_t(d * m) * es), Wd(dev, size_t(m * d) * es), be(dev, size_t(m) * es),
+                th(dev, size_t(m) * es);
+            const float a = 1.7320508f / std::sqrt(float(d));
+            ok(sas::internal::fill_random(dev, dt, We.p, d * m, 11, -a, a), "fill");
+            ok(sas::internal::fill_random(dev, dt, Wd.p, m * d, 12, -0.1f, 0.1f), "fill");
+            ok(sas::internal::fill_random(dev, dt, be.p, m, 13, -0.1f, 0.1f), "fill");
+            ok(sas::internal::fill_random(dev, dt, th.p, m, 14, 0.2f, 0.6f), "fill");
+            const int64_t smax = *std::max_element(o.s.begin(), o.s.end());
+            std::vector<int64_t> S_host(size_t(std::min(smax, m)));
+            for (size_t i = 0; i < S_host.size(); ++i) S_host[i] = int64_t((i * 2654435761ull) % uint64_t(m));
+            std::sort(S_host.begin(), S_host.end());
+            S_host.erase(std::unique(S_host.begin(), S_host.end()), S_host.end());
+            DevMem S(dev, S_host.size() * 8);
+            ok(sas::internal::to_device(dev, S.p, S_host.data(), S_host.size() * 8), "upload");
+            std::vector<float> v_host(size_t(m), 0.0f), vS_host(S_host.size());
+            for (size_t i = 0; i < S_host.size(); ++i) v_host[size_t(S_host[i])] = vS_host[i] = (i % 2 ? 1.0f : -0.5f);
+            DevMem vS(dev, vS_host.size() * 4), vdense(dev, size_t(m) * 4);
+            ok(sas::internal::to_device(dev, vS.p, vS_host.data(), vS_host.size() * 4), "upload");
+            ok(sas::internal::to_device(dev, vdense.p, v_host.data(), size_t(m) * 4), "upload");
+
+            for (int64_t n : o.n) {
+                DevMem x(dev, size_t(n * d) * es), x2(dev, size_t(n * d) * es), f(dev, size_t(n * m) * 4),
+                    c(dev, size_t(n * m) * 4);
+                ok(sas::internal::fill_random(dev, dt, x.p, n * d, 21 + uint64_t(n), -1, 1), "fill");
+                ok(sas::internal::fill_random(dev, dt, x2.p, n * d, 31 + uint64_t(n), -1, 1), "fill");
+                const double wbytes = double(d * m) * double(es);
+                const double xbytes = double(n * d) * double(es);
+                std::fprintf(stderr, "d=%" PRId64 " m=%" PRId64 " n=%" PRId64 "...\n", d, m, n);
+
+                if (want("encode") || want("fused")) {
+                    double ms = time_ms(o, [&] {
+                        ok(sas_encode_dense(dev, nullptr, dt, x.p, d, n, d, dt, We.p, be.p, th.p, m, SAS_ACT_JUMPRELU,
+                                            0, f.as<float>(), m),
+                           "sas_encode_dense");
+                    });
+                    if (want("encode"))
+                        rows.push_back({"encode_dense", "JumpReLU", d, m, n, 0, ms,
+                                        wbytes + xbytes + double(n * m) * 4 + 2.0 * double(m) * double(es)});
+                }
+                if (want("sparse")) {
+                    const int32_t max_nnz = 256;
+                    DevMem oi(dev, size_t(n * max_nnz) * 8), ov(dev, size_t(n * max_nnz) * 4), oc(dev, size_t(n) * 4);
+                    double ms = time_ms(o, [&] {
+                        ok(sas_encode_sparse(dev, nullptr, dt, x.p, d, n, d, dt, We.p, be.p, th.p, m, SAS_ACT_JUMPRELU,
+                                             0, max_nnz, oi.as<int64_t>(), ov.as<float>(), oc.as<int32_t>()),
+                           "sas_encode_sparse");
+                    });
+                    rows.push_back({"encode_sparse", "JumpReLU max_nnz=256", d, m, n, 0, ms,
+                                    wbytes + xbytes + double(n * max_nnz) * 12 + 2.0 * double(m) * double(es)});
+                }
+                if (want("topk") && d == o.d.front()) {  // top-k does not depend on d
+                    for (int64_t k : o.s) {
+                        if (k > m || k > 1024) continue;
+                        DevMem ov(dev, size_t(n * k) * 4), oi(dev, size_t(n * k) * 8);
+                        double ms = time_ms(o, [&] {
+                            ok(sas_topk_rows(dev, nullptr, SAS_F32, f.p, m, n, m, int32_t(k), ov.as<float>(),
+                                             oi.as<int64_t>()),
+                               "sas_topk_rows");
+                        });
+                        rows.push_back({"topk_rows", "f32 rows", 0, m, n, k, ms, double(n * m) * 4 + double(n * k) * 12});
+                        if (n == o.n.front()) {
+                            double ms2 = time_ms(o, [&] {
+                                ok(sas_topk_abs(dev, nullptr, SAS_F32, vdense.p, m, int32_t(k), ov.as<float>(),
+                                                oi.as<int64_t>()),
+                                   "sas_topk_abs");
+                            });
+                            rows.push_back({"topk_abs", "f32 vector", 0, m, 1, k, ms2, double(m) * 4 + double(k) * 12});
+                        }
+                    }
+                }
+                for (int64_t s : o.s) {
+                    s = std::min<int64_t>(s, int64_t(S_host.size()));
+                    if (want("subset")) {
+                        DevMem out(dev, size_t(n * s) * 4);
+                        double ms = time_ms(o, [&] {
+                            ok(sas_encode_subset(dev, nullptr, dt, x.p, d, n, d, dt, We.p, be.p, th.p, m,
+                                                 SAS_ACT_JUMPRELU, S.as<int64_t>(), s, out.as<float>(), s),
+                               "sas_encode_subset");
+                        });
+                        rows.push_back({"encode_subset", "JumpReLU", d, m, n, s, ms,
+                                        double(s * d) * double(es) + xbytes + double(n * s) * 4});
+                    }
+                    if (want("inject")) {
+                        std::vector<int64_t> idx(size_t(n * s));
+                        std::vector<float> co(size_t(n * s), 0.01f);
+                        for (int64_t r = 0; r < n; ++r)
+                            for (int64_t j = 0; j < s; ++j) idx[size_t(r * s + j)] = S_host[size_t(j)];
+                        DevMem di(dev, idx.size() * 8), dc(dev, co.size() * 4);
+                        ok(sas::internal::to_device(dev, di.p, idx.data(), idx.size() * 8), "upload");
+                        ok(sas::internal::to_device(dev, dc.p, co.data(), co.size() * 4), "upload");
+                        double ms = time_ms(o, [&] {
+                            ok(sas_inject(dev, nullptr, dt, x.p, d, n, d, dt, Wd.p, m, int32_t(s), di.as<int64_t>(),
+                                          dc.as<float>()),
+                               "sas_inject");
+                        });
+                        rows.push_back({"inject", "nnz=s", d, m, n, s, ms,
+                                        double(s * d) * double(es) + 2 * xbytes + double(n * s) * 12});
+                    }
+                    const bool do_pack = want("pack") && n == o.n.front();
+                    if (want("fused") || do_pack) {
+                        DevMem pe(dev, size_t(s * d) * es), pb(dev, size_t(s) * es), pt(dev, size_t(s) * es),
+                            pd(dev, size_t(s * d) * es);
+                        auto pack = [&] {
+                            ok(sas_pack_support(dev, nullptr, dt, We.p, be.p, th.p, Wd.p, d, m, S.as<int64_t>(), s,
+                                                pe.p, pb.p, pt.p, pd.p),
+                               "sas_pack_support");
+                        };
+                        if (do_pack) {
+                            double ms = time_ms(o, pack);
+                            rows.push_back({"pack_support", "gather", d, m, 0, s, ms, 4.0 * double(s * d) * double(es)});
+                        } else {
+                            pack();
+                        }
+                        if (want("fused")) {
+                            double fused = time_ms(o, [&] {
+                                ok(sas_steer_fused(dev, nullptr, dt, x2.p, d, n, d, dt, pe.p, pb.p, pt.p, pd.p, s,
+                                                   SAS_ACT_JUMPRELU, vS.as<float>(), lambda, nullptr),
+                                   "sas_steer_fused");
+                            });
+                            // The dense baseline: encode all m, dense coefficients, decode all m.
+                            double dense = time_ms(o, [&] {
+                                ok(sas_encode_dense(dev, nullptr, dt, x2.p, d, n, d, dt, We.p, be.p, th.p, m,
+                                                    SAS_ACT_JUMPRELU, 0, f.as<float>(), m),
+                                   "sas_encode_dense");
+                                ok(sas::internal::dense_coef(dev, nullptr, f.as<float>(), n, m, vdense.as<float>(),
+                                                             lambda, c.as<float>()),
+                                   "dense_coef");
+                                ok(sas::internal::decode_dense(dev, nullptr, dt, x2.p, d, n, d, Wd.p, m, c.as<float>(), m),
+                                   "decode_dense");
+                            });
+                            Row r{"steer_fused", "JumpReLU", d, m, n, s, fused,
+                                  2.0 * double(s * d) * double(es) + 2 * xbytes + double(s) * (4 + 2 * double(es))};
+                            r.dense_ms = dense;
+                            rows.push_back(r);
+                            rows.push_back({"dense enc+dec", "baseline", d, m, n, s, dense,
+                                            2 * wbytes + 2 * xbytes + 3.0 * double(n * m) * 4});
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    std::printf("| kernel | variant | d | m | n | s/k | median time | GB/s | %% of peak | fused speed-up |\n");
+    std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (const Row &r : rows) {
+        const double gbs = r.bytes / (r.ms * 1e6);
+        char sp[32] = "";
+        if (r.dense_ms > 0) std::snprintf(sp, sizeof sp, "%.0fx", r.dense_ms / r.ms);
+        std::printf("| %s | %s | %s | %" PRId64 " | %s | %s | %s | %.1f | %.0f%% | %s |\n", r.kernel.c_str(),
+                    r.variant.c_str(), r.d ? std::to_string(r.d).c_str() : "-", r.m,
+                    r.n ? std::to_string(r.n).c_str() : "-", r.sk ? std::to_string(r.sk).c_str() : "-",
+                    fmt_time(r.ms).c_str(), gbs, 100.0 * gbs / peak_gbs, sp);
+    }
+    std::printf("\n## Fused steering vs dense encode + decode\n\n");
+    std::printf("| d | m | n | s | fused | dense | speed-up |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (const Row &r : rows)
+        if (r.dense_ms > 0)
+            std::printf("| %" PRId64 " | %" PRId64 " | %" PRId64 " | %" PRId64 " | %s | %s | %.0fx |\n", r.d, r.m, r.n,
+                        r.sk, fmt_time(r.ms).c_str(), fmt_time(r.dense_ms).c_str(), r.dense_ms / r.ms);
+    if (!o.csv.empty()) {
+        FILE *fp = std::fopen(o.csv.c_str(), "w");
+        if (!fp) {
+            std::fprintf(stderr, "sas_bench: cannot write %s\n", o.csv.c_str());
+            return 1;
+        }
+        std::fprintf(fp, "device,dtype,kernel,variant,d,m,n,s_or_k,time_ms,gbps,pct_peak,dense_ms,speedup\n");
+        for (const Row &r : rows) {
+            const double gbs = r.bytes / (r.ms * 1e6);
+            std::fprintf(fp, "\"%s\",%s,%s,\"%s\",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%.6f,%.2f,%.1f,%.6f,%.2f\n",
+                         devname.c_str(), sas::dtype_name(dt), r.kernel.c_str(), r.variant.c_str(), r.d, r.m, r.n, r.sk,
+                         r.ms, gbs, 100.0 * gbs / peak_gbs, r.dense_ms, r.dense_ms > 0 ? r.dense_ms / r.ms : 0.0);
+        }
+        std::fclose(fp);
+        std::printf("\nwrote %s\n", o.csv.c_str());
+    }
+    return 0;
+}
