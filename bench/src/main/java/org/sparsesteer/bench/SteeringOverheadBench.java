@@ -70,9 +70,11 @@ public class SteeringOverheadBench {
         int d = c.hiddenSize();
         String hook = "blocks." + (c.numLayers() / 2) + ".hook_resid_post";
         torch.manual_seed(9);
+        Tensor wEnc = torch.randn(d, width), wDec = torch.randn(width, d); // in-place ops below return non-owning wrappers
+        wEnc.mul_(new Scalar(0.02));
+        wDec.mul_(new Scalar(0.02));
         sae = new Sae(new SaeConfig(SaeConfig.Architecture.JUMPRELU, d, width, 0, hook, false, "random", "random"),
-                torch.randn(d, width).mul_(new Scalar(0.02)), torch.zeros(width), torch.full(new long[] {width}, new Scalar(0.01)),
-                torch.randn(width, d).mul_(new Scalar(0.02)), torch.zeros(d));
+                wEnc, torch.zeros(width), torch.full(new long[] {width}, new Scalar(0.01)), wDec, torch.zeros(d));
         Random r = new Random(5);
         float[] dense = new float[width];
         for (int i = 0; i < support; i++) {

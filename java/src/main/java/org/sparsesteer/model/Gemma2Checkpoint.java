@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -87,10 +86,12 @@ public final class Gemma2Checkpoint {
     }
 
     private static Tensor randn(double std, long... shape) {
-        try (PointerScope s = new PointerScope()) {
-            Tensor t = torch.randn(shape).mul_(new org.bytedeco.pytorch.Scalar(std));
-            return org.sparsesteer.tensor.Tensors.keep(t);
+        // In-place ops return non-owning wrappers: keep the tensor randn made, not mul_'s result.
+        Tensor t = torch.randn(shape);
+        try (org.bytedeco.pytorch.Scalar s = new org.bytedeco.pytorch.Scalar(std)) {
+            t.mul_(s);
         }
+        return t;
     }
 
     private static Tensor zeros(long n) {
