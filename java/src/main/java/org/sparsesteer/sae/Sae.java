@@ -2,7 +2,6 @@ package org.sparsesteer.sae;
 
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -171,9 +170,5 @@ public final class Sae implements AutoCloseable {
     public String toString() {
         return "Sae[" + config.architecture().saeLensName + ", d_in=" + dIn() + ", width=" + width() + ", hook=" + config.hookName()
                 + ", " + config.source() + "]";
-    }
-
-    static Scalar scalar(double v) {
-        return new Scalar(v);
     }
 }

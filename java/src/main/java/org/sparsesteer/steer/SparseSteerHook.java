@@ -44,9 +44,7 @@ public final class SparseSteerHook implements Hook, AutoCloseable {
 
     public SparseSteerHook(Sae sae, SteeringVector v, double lambda, Positions positions, Mode mode) {
         if (v.size() == 0) throw new IllegalArgumentException("steering vector is empty (no features)");
-        for (long i : v.indices()) {
-            if (i < 0 || i >= sae.width()) throw new IllegalArgumentException("steering vector feature " + i + " is outside the SAE's width " + sae.width());
-        }
+        v.checkFor(sae, "steering vector"); // width, d_in, hook and SAE fingerprint, as far as its metadata says
         if (!Double.isFinite(lambda)) throw new IllegalArgumentException("scale must be finite, got " + lambda);
         if (mode != Mode.DENSE && sae.config().architecture() == Architecture.TOPK) mode = Mode.DENSE;
         this.sae = sae;
