@@ -52,7 +52,7 @@ inline bool cand_better(const Cand &a, const Cand &b) { return a.key > b.key || 
 // Top-k of vals[0..len) (f32) with index offset `base`, appended to `out` sorted best-first.
 void topk_select_f32(const float *vals, int64_t len, int64_t base, int32_t k, bool by_abs, std::vector<Cand> &out);
 
-// Dot product of two f32 vectors with 8 fixed partial sums (deterministic, vectorisable).
+// Dot product of two f32 vectors with 32 fixed partial sums (deterministic, vectorisable).
 float dot_f32(const float *a, const float *b, int64_t n);
 // y[0..n) += a * x[0..n)
 void axpy_f32(float *y, float a, const float *x, int64_t n);

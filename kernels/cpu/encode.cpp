@@ -230,19 +230,30 @@ sas_status encode_subset(sas_dtype dt, const void *x, int64_t ldx, int64_t n, in
     if (n == 0 || s == 0) return SAS_OK;
     std::vector<float> xf;
     load_x(dt, x, ldx, 0, n, d, xf);
-    parallel_for(s, n * d + d * 16, [&](int64_t i0, int64_t i1) {
-        std::vector<float> col(static_cast<size_t>(d));
-        for (int64_t i = i0; i < i1; ++i) {
-            const int64_t j = S[i];
-            for (int64_t kk = 0; kk < d; ++kk) col[size_t(kk)] = load_f32(dt, W_enc, kk * m + j);
-            const float b = load_f32(dt, b_enc, j);
-            const float th = act == SAS_ACT_JUMPRELU ? load_f32(dt, threshold, j) : 0.0f;
-            for (int64_t r = 0; r < n; ++r) {
-                const float pre = dot_f32(xf.data() + r * d, col.data(), d) + b;
-                out[r * ld_out + i] = act == SAS_ACT_JUMPRELU ? (pre > th ? pre : 0.0f) : relu(pre);
+    // Features in blocks: gather the block's W_enc columns row by row of W_enc (each W_enc row is visited
+    // once per block, so page/TLB locality is that of the row, not of d strided rows per feature), then
+    // the n x block dot products.
+    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(s, (int64_t(4) << 20) / d));
+    std::vector<float> cols(static_cast<size_t>(block * d));
+    for (int64_t i0 = 0; i0 < s; i0 += block) {
+        const int64_t bs = std::min(block, s - i0);
+        parallel_for(d, bs * 4, [&](int64_t k0, int64_t k1) {
+            for (int64_t kk = k0; kk < k1; ++kk)
+                for (int64_t i = 0; i < bs; ++i)
+                    cols[size_t(i * d + kk)] = load_f32(dt, W_enc, kk * m + S[i0 + i]);
+        });
+        parallel_for(bs, n * d, [&](int64_t a, int64_t b) {
+            for (int64_t i = a; i < b; ++i) {
+                const int64_t j = S[i0 + i];
+                const float bias = load_f32(dt, b_enc, j);
+                const float th = act == SAS_ACT_JUMPRELU ? load_f32(dt, threshold, j) : 0.0f;
+                for (int64_t r = 0; r < n; ++r) {
+                    const float pre = dot_f32(xf.data() + r * d, cols.data() + i * d, d) + bias;
+                    out[r * ld_out + i0 + i] = act == SAS_ACT_JUMPRELU ? (pre > th ? pre : 0.0f) : relu(pre);
+                }
             }
-        }
-    });
+        });
+    }
     return SAS_OK;
 }
 

@@ -18,20 +18,25 @@ sas_status pack_support(sas_dtype dt, const void *W_enc, const void *b_enc, cons
     const char *wd = static_cast<const char *>(W_dec);
     char *oe = static_cast<char *>(Wenc_S);
     char *od = static_cast<char *>(Wdec_S);
-    parallel_for(s, d * 16, [&](int64_t i0, int64_t i1) {
+    // W_enc columns: walk W_enc row by row (threads over rows of W_enc), so each row's pages are
+    // touched once for all s features instead of d strided rows per feature.
+    parallel_for(d, s * 4, [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k) {
+            const char *src = we + size_t(k * m) * es;
+            if (es == 4) {
+                const float *sr = reinterpret_cast<const float *>(src);
+                float *o = reinterpret_cast<float *>(oe);
+                for (int64_t i = 0; i < s; ++i) o[i * d + k] = sr[S[i]];
+            } else {
+                const uint16_t *sr = reinterpret_cast<const uint16_t *>(src);
+                uint16_t *o = reinterpret_cast<uint16_t *>(oe);
+                for (int64_t i = 0; i < s; ++i) o[i * d + k] = sr[S[i]];
+            }
+        }
+    });
+    parallel_for(s, d * 2, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
             const int64_t j = S[i];
-            // W_enc column j (stride m) -> contiguous row i.
-            char *dst = oe + size_t(i * d) * es;
-            if (es == 4) {
-                const float *src = reinterpret_cast<const float *>(we) + j;
-                float *o = reinterpret_cast<float *>(dst);
-                for (int64_t k = 0; k < d; ++k) o[k] = src[k * m];
-            } else {
-                const uint16_t *src = reinterpret_cast<const uint16_t *>(we) + j;
-                uint16_t *o = reinterpret_cast<uint16_t *>(dst);
-                for (int64_t k = 0; k < d; ++k) o[k] = src[k * m];
-            }
             std::memcpy(od + size_t(i * d) * es, wd + size_t(j * d) * es, size_t(d) * es);
             std::memcpy(static_cast<char *>(benc_S) + size_t(i) * es, static_cast<const char *>(b_enc) + size_t(j) * es, es);
             if (thr_S && threshold)
@@ -44,43 +49,53 @@ sas_status pack_support(sas_dtype dt, const void *W_enc, const void *b_enc, cons
 
 namespace {
 constexpr int64_t kChunkD = 512;
+constexpr int64_t kMaxBlockRows = 8;
 
-// One steered row: f_S from the original row, c = relu(f_S + lambda v_S) - f_S, x += c . Wdec_S.
-// `inner` allows the two phases to use the pool (single-row calls).
-void steer_row(sas_dtype dt, void *x, int64_t off, int64_t d, const void *Wenc_S, const void *benc_S,
-               const void *thr_S, const void *Wdec_S, int64_t s, sas_activation act, const float *v_S, float lambda) {
-    std::vector<float> xf(static_cast<size_t>(d)), c(static_cast<size_t>(s));
-    convert_to_f32(dt, x, off, d, xf.data());
-    // Phase 1: the s dot products, all from the original row.
-    parallel_for(s, d, [&](int64_t i0, int64_t i1) {
+// A block of rb steered rows: f_S for every row from the ORIGINAL rows, c = relu(f_S + lambda v_S) - f_S,
+// then x += c . Wdec_S. Each packed weight row is read once per block and reused by its rows from
+// cache. The two phases use the pool when called outside it (single-block calls).
+void steer_block(sas_dtype dt, void *x, int64_t ldx, const int64_t *rows, int64_t rb, int64_t d, const void *Wenc_S,
+                 const void *benc_S, const void *thr_S, const void *Wdec_S, int64_t s, sas_activation act,
+                 const float *v_S, float lambda) {
+    std::vector<float> xf(static_cast<size_t>(rb * d)), c(static_cast<size_t>(rb * s));
+    for (int64_t r = 0; r < rb; ++r) convert_to_f32(dt, x, rows[r] * ldx, d, &xf[size_t(r * d)]);
+    // Phase 1: the rb x s dot products, all from the original rows.
+    parallel_for(s, rb * d, [&](int64_t i0, int64_t i1) {
         std::vector<float> tmp;
         for (int64_t i = i0; i < i1; ++i) {
             const float *w = as_f32(dt, Wenc_S, i * d, d, tmp);
-            const float pre = dot_f32(xf.data(), w, d) + load_f32(dt, benc_S, i);
-            float f;
-            if (act == SAS_ACT_JUMPRELU)
-                f = pre > load_f32(dt, thr_S, i) ? pre : 0.0f;
-            else
-                f = pre > 0.0f ? pre : 0.0f;
-            const float g = f + lambda * v_S[i];
-            c[size_t(i)] = (g > 0.0f ? g : 0.0f) - f;
+            const float b = load_f32(dt, benc_S, i);
+            const float th = act == SAS_ACT_JUMPRELU ? load_f32(dt, thr_S, i) : 0.0f;
+            for (int64_t r = 0; r < rb; ++r) {
+                const float pre = dot_f32(&xf[size_t(r * d)], w, d) + b;
+                const float f = act == SAS_ACT_JUMPRELU ? (pre > th ? pre : 0.0f) : (pre > 0.0f ? pre : 0.0f);
+                const float g = f + lambda * v_S[i];
+                c[size_t(r * s + i)] = (g > 0.0f ? g : 0.0f) - f;
+            }
         }
     });
+    std::vector<char> any_row(static_cast<size_t>(rb), 0), any_feat(static_cast<size_t>(s), 0);
     bool any = false;
-    for (int64_t i = 0; i < s; ++i) any |= c[size_t(i)] != 0.0f;
+    for (int64_t r = 0; r < rb; ++r)
+        for (int64_t i = 0; i < s; ++i)
+            if (c[size_t(r * s + i)] != 0.0f) any_row[size_t(r)] = any_feat[size_t(i)] = any = true;
     if (!any) return;  // nothing to add: x stays bit-for-bit
     // Phase 2: x += c . Wdec_S, threads over d-chunks, features in ascending order.
     const int64_t dchunks = (d + kChunkD - 1) / kChunkD;
-    parallel_for(dchunks, s * kChunkD, [&](int64_t t0, int64_t t1) {
+    parallel_for(dchunks, rb * s * kChunkD, [&](int64_t t0, int64_t t1) {
         std::vector<float> tmp;
         for (int64_t t = t0; t < t1; ++t) {
             const int64_t d0 = t * kChunkD, dc = std::min(kChunkD, d - d0);
-            float *acc = xf.data() + d0;
             for (int64_t i = 0; i < s; ++i) {
-                if (c[size_t(i)] == 0.0f) continue;
-                axpy_f32(acc, c[size_t(i)], as_f32(dt, Wdec_S, i * d + d0, dc, tmp), dc);
+                if (!any_feat[size_t(i)]) continue;
+                const float *w = as_f32(dt, Wdec_S, i * d + d0, dc, tmp);
+                for (int64_t r = 0; r < rb; ++r) {
+                    const float ci = c[size_t(r * s + i)];
+                    if (ci != 0.0f) axpy_f32(&xf[size_t(r * d + d0)], ci, w, dc);
+                }
             }
-            convert_from_f32(dt, acc, dc, x, off + d0);
+            for (int64_t r = 0; r < rb; ++r)
+                if (any_row[size_t(r)]) convert_from_f32(dt, &xf[size_t(r * d + d0)], dc, x, rows[r] * ldx + d0);
         }
     });
 }
@@ -95,10 +110,16 @@ sas_status steer_fused(sas_dtype dt, void *x, int64_t ldx, int64_t n, int64_t d,
     for (int64_t r = 0; r < n; ++r)
         if (!row_mask || row_mask[r]) rows.push_back(r);
     if (rows.empty()) return SAS_OK;
-    // Several rows: one row per task (the phases inside then run serially); one row: phases in parallel.
-    parallel_for(int64_t(rows.size()), 2 * s * d, [&](int64_t a, int64_t b) {
-        for (int64_t i = a; i < b; ++i)
-            steer_row(dt, x, rows[size_t(i)] * ldx, d, Wenc_S, benc_S, thr_S, Wdec_S, s, act, v_S, lambda);
+    // Blocks of up to 8 rows (fewer when that leaves threads idle); one block per task. A single block
+    // (e.g. one decode row) runs its phases on the pool instead.
+    const int64_t nr = int64_t(rows.size());
+    const int64_t rb = std::max<int64_t>(1, std::min<int64_t>(kMaxBlockRows, (nr + num_threads() - 1) / num_threads()));
+    const int64_t blocks = (nr + rb - 1) / rb;
+    parallel_for(blocks, 2 * rb * s * d, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t r0 = b * rb, cnt = std::min(rb, nr - r0);
+            steer_block(dt, x, ldx, rows.data() + r0, cnt, d, Wenc_S, benc_S, thr_S, Wdec_S, s, act, v_S, lambda);
+        }
     });
     return SAS_OK;
 }

@@ -1,5 +1,5 @@
-// CPU twin of top-k selection: a size-k heap over each row (most entries are rejected by one compare
-// with the heap's worst), then a sort of the survivors by (value desc, index asc). Long rows with few
+// CPU twin of top-k selection: one pass per row with a rising bar (most entries are rejected by one
+// compare), a buffer pruned by nth_element, then a sort of the k survivors by (value desc, index asc). Long rows with few
 // of them are split into chunks whose top-k are merged: exact, because the global top-k lies in the
 // union of the chunks' top-k under the same total order.
 #include <algorithm>
@@ -12,22 +12,32 @@ namespace sas {
 namespace cpu {
 
 void topk_select_f32(const float *vals, int64_t len, int64_t base, int32_t k, bool by_abs, std::vector<Cand> &out) {
-    std::vector<Cand> heap;  // front = the worst kept candidate
-    heap.reserve(size_t(std::min<int64_t>(k, len)));
+    // Scan in index order keeping candidates in a buffer; when it holds 2k (at least k + 1024), keep
+    // its best k (nth_element) and raise the bar to the k-th key. Entries are visited in ascending index,
+    // so once the buffer has been cut, an entry equal to the bar is never better than a kept one.
     const size_t kk = size_t(k);
+    const size_t cap = std::max<size_t>(2 * kk, kk + 1024);
+    std::vector<Cand> buf;
+    buf.reserve(std::min<size_t>(cap + 1, size_t(len)));
+    bool cut = false;
+    uint32_t bar = 0;
     for (int64_t j = 0; j < len; ++j) {
         const uint32_t key = by_abs ? abs_key(vals[j]) : order_key(vals[j]);
-        if (heap.size() < kk) {
-            heap.push_back(Cand{key, base + j});
-            std::push_heap(heap.begin(), heap.end(), cand_better);
-        } else if (key > heap.front().key) {  // equal keys: a later index never beats an earlier one
-            std::pop_heap(heap.begin(), heap.end(), cand_better);
-            heap.back() = Cand{key, base + j};
-            std::push_heap(heap.begin(), heap.end(), cand_better);
+        if (cut && key <= bar) continue;
+        buf.push_back(Cand{key, base + j});
+        if (buf.size() >= cap) {
+            std::nth_element(buf.begin(), buf.begin() + (kk - 1), buf.end(), cand_better);
+            buf.resize(kk);
+            bar = buf[kk - 1].key;
+            cut = true;
         }
     }
-    std::sort(heap.begin(), heap.end(), cand_better);
-    out.insert(out.end(), heap.begin(), heap.end());
+    if (buf.size() > kk) {
+        std::nth_element(buf.begin(), buf.begin() + (kk - 1), buf.end(), cand_better);
+        buf.resize(kk);
+    }
+    std::sort(buf.begin(), buf.end(), cand_better);
+    out.insert(out.end(), buf.begin(), buf.end());
 }
 
 namespace {

@@ -10,13 +10,18 @@
 namespace sas {
 namespace cpu {
 
+// 32 fixed partial sums (four independent 8-wide FMA chains, so the loop is not latency-bound),
+// combined in a fixed tree: deterministic for a given n.
 SAS_CLONES float dot_f32(const float *a, const float *b, int64_t n) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float acc[32];
+    for (int l = 0; l < 32; ++l) acc[l] = 0.0f;
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+    for (; i + 32 <= n; i += 32)
+        for (int l = 0; l < 32; ++l) acc[l] += a[i + l] * b[i + l];
     for (int l = 0; i + l < n; ++l) acc[l] += a[i + l] * b[i + l];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (int w = 16; w >= 1; w /= 2)
+        for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+    return acc[0];
 }
 
 SAS_CLONES void axpy_f32(float *y, float a, const float *x, int64_t n) {

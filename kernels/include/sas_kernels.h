@@ -50,16 +50,24 @@ typedef enum sas_status {
     SAS_ERR_CUDA = 7,         /* a CUDA runtime error (message has cudaGetErrorString) */
     SAS_ERR_UNSUPPORTED = 8,  /* a valid combination this kernel does not do (named in the message) */
     SAS_ERR_ALLOC = 9,        /* host or device allocation failed */
-    SAS_ERR_INDEX = 10        /* a feature index outside [0, m) (checked on CPU) */
+    SAS_ERR_INDEX = 10,       /* a feature index outside [0, m) (checked on CPU) */
+    SAS_STATUS_MAX_ENUM = 0x7fffffff /* not a status: makes every int32 a valid value of the type */
 } sas_status;
 
-typedef enum sas_dtype { SAS_F32 = 0, SAS_BF16 = 1, SAS_F16 = 2 } sas_dtype;
+/* The *_MAX_ENUM entries are not values to pass: they widen each enum's range to all of int32, so an
+ * out-of-range value from a caller (rejected with an error) is well defined in the C++ implementation. */
+typedef enum sas_dtype { SAS_F32 = 0, SAS_BF16 = 1, SAS_F16 = 2, SAS_DTYPE_MAX_ENUM = 0x7fffffff } sas_dtype;
 
-typedef enum sas_device { SAS_DEVICE_CPU = 0, SAS_DEVICE_CUDA = 1 } sas_device;
+typedef enum sas_device { SAS_DEVICE_CPU = 0, SAS_DEVICE_CUDA = 1, SAS_DEVICE_MAX_ENUM = 0x7fffffff } sas_device;
 
 /* The SAE's activation. JumpReLU: f = pre if pre > threshold else 0 (Gemma Scope).
  * ReLU: f = max(pre, 0). TopK: keep the k largest pre of the row (ties by lower index), ReLU'd. */
-typedef enum sas_activation { SAS_ACT_JUMPRELU = 0, SAS_ACT_RELU = 1, SAS_ACT_TOPK = 2 } sas_activation;
+typedef enum sas_activation {
+    SAS_ACT_JUMPRELU = 0,
+    SAS_ACT_RELU = 1,
+    SAS_ACT_TOPK = 2,
+    SAS_ACT_MAX_ENUM = 0x7fffffff
+} sas_activation;
 
 /* ---- library information ---------------------------------------------------------------- */
 

@@ -100,6 +100,7 @@ SAS_API const char *sas_status_name(sas_status status) {
     case SAS_ERR_UNSUPPORTED: return "SAS_ERR_UNSUPPORTED";
     case SAS_ERR_ALLOC: return "SAS_ERR_ALLOC";
     case SAS_ERR_INDEX: return "SAS_ERR_INDEX";
+    default: break;
     }
     return "SAS_ERR_UNKNOWN";
 }
