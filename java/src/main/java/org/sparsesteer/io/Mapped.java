@@ -32,6 +32,23 @@ final class Mapped implements AutoCloseable {
         if (UNSAFE != null) UNSAFE.invokeCleaner(buffer);
     }
 
+    /** Reads exactly dst.remaining() bytes at pos, or throws at the end of the file. */
+    static void readFully(FileChannel ch, java.nio.ByteBuffer dst, long pos) throws IOException {
+        while (dst.hasRemaining()) {
+            int r = ch.read(dst, pos);
+            if (r < 0) throw new IOException("unexpected end of file");
+            pos += r;
+        }
+    }
+
+    static void closeQuietly(FileChannel ch) {
+        try {
+            ch.close();
+        } catch (IOException ignored) {
+            // nothing to do: we are closing after a failure or for good
+        }
+    }
+
     private static sun.misc.Unsafe unsafe() {
         try {
             Field f = sun.misc.Unsafe.class.getDeclaredField("theUnsafe");

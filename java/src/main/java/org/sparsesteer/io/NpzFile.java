@@ -74,10 +74,10 @@ public final class NpzFile implements AutoCloseable {
         try {
             return new NpzFile(path, ch, Collections.unmodifiableMap(readArrays(path, ch)));
         } catch (RuntimeException e) {
-            closeQuietly(ch);
+            Mapped.closeQuietly(ch);
             throw e;
         } catch (IOException e) {
-            closeQuietly(ch);
+            Mapped.closeQuietly(ch);
             throw new NpzException(path + ": read failed: " + e.getMessage(), e);
         }
     }
@@ -486,17 +486,9 @@ public final class NpzFile implements AutoCloseable {
         return new String(bytes, (flags & 0x800) != 0 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
     }
 
-    private static void closeQuietly(FileChannel ch) {
-        try {
-            ch.close();
-        } catch (IOException ignored) {
-            // nothing to do: the open failed already
-        }
-    }
-
     @Override
     public void close() {
-        closeQuietly(channel);
+        Mapped.closeQuietly(channel);
     }
 
     @Override

@@ -67,10 +67,10 @@ public final class SafetensorsFile implements AutoCloseable {
         try {
             return parse(path, ch);
         } catch (RuntimeException e) {
-            closeQuietly(ch);
+            Mapped.closeQuietly(ch);
             throw e;
         } catch (IOException e) {
-            closeQuietly(ch);
+            Mapped.closeQuietly(ch);
             throw new SafetensorsException(path + ": read failed: " + e.getMessage(), e);
         }
     }
@@ -79,7 +79,7 @@ public final class SafetensorsFile implements AutoCloseable {
         long fileSize = ch.size();
         if (fileSize < 8) throw new SafetensorsException(path + ": truncated: " + fileSize + " bytes, no 8-byte header length");
         ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-        readFully(ch, len, 0);
+        Mapped.readFully(ch, len, 0);
         long n = len.getLong(0);
         if (n < 2 || n > MAX_HEADER_BYTES) {
             throw new SafetensorsException(path + ": header length " + Long.toUnsignedString(n)
@@ -89,7 +89,7 @@ public final class SafetensorsFile implements AutoCloseable {
             throw new SafetensorsException(path + ": truncated: header claims " + n + " bytes but the file has " + fileSize);
         }
         ByteBuffer hb = ByteBuffer.allocate((int) n);
-        readFully(ch, hb, 8);
+        Mapped.readFully(ch, hb, 8);
         String headerText = new String(hb.array(), StandardCharsets.UTF_8);
         JsonNode root;
         try {
@@ -267,25 +267,9 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
-    private static void readFully(FileChannel ch, ByteBuffer dst, long pos) throws IOException {
-        while (dst.hasRemaining()) {
-            int r = ch.read(dst, pos);
-            if (r < 0) throw new IOException("unexpected end of file");
-            pos += r;
-        }
-    }
-
-    private static void closeQuietly(FileChannel ch) {
-        try {
-            ch.close();
-        } catch (IOException ignored) {
-            // nothing to do: the open failed already
-        }
-    }
-
     @Override
     public void close() {
-        closeQuietly(channel);
+        Mapped.closeQuietly(channel);
     }
 
     @Override
