@@ -14,6 +14,7 @@ public final class ProgressBar implements AutoCloseable {
     private long done;
     private long lastDraw;
     private boolean drawn;
+    private String status = "";
 
     public ProgressBar(String label, long total) {
         this(label, total, System.err);
@@ -37,13 +38,18 @@ public final class ProgressBar implements AutoCloseable {
         step(1);
     }
 
+    /** A short text drawn after the ETA (e.g. the current loss); shown at the next redraw. */
+    public synchronized void status(String text) {
+        status = text == null ? "" : text;
+    }
+
     private void draw(long now) {
         double secs = (now - started) / 1e9;
         double frac = (double) done / total;
         int width = 30, full = (int) Math.round(frac * width);
         double eta = done == 0 ? Double.NaN : secs / done * (total - done);
-        out.printf("\r%-22s [%s%s] %3.0f%% %d/%d  %s elapsed, ETA %s ", label, "#".repeat(full), ".".repeat(width - full),
-                frac * 100, done, total, time(secs), Double.isNaN(eta) ? "?" : time(eta));
+        out.printf("\r%-22s [%s%s] %3.0f%% %d/%d  %s elapsed, ETA %s %s", label, "#".repeat(full), ".".repeat(width - full),
+                frac * 100, done, total, time(secs), Double.isNaN(eta) ? "?" : time(eta), status.isEmpty() ? "" : " " + status + " ");
         out.flush();
         drawn = true;
     }

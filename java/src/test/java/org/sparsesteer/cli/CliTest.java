@@ -154,4 +154,85 @@ class CliTest {
                 Fixtures.tinyA().resolve("sas/pairs.jsonl").toString(), "--out", dir.resolve("v.safetensors").toString()) != 0);
         assertTrue(err.toString().contains("d_in is 32") && err.toString().contains("hidden size is 64"), err.toString());
     }
+
+    /** Runs the CLI with stdout captured into {@code out} (stderr into {@code err}). */
+    private int sasOut(StringBuilder out, StringBuilder err, String... args) {
+        PrintStream old = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(buf, true));
+        try {
+            return sas(err, args);
+        } finally {
+            System.setOut(old);
+            out.append(buf);
+        }
+    }
+
+    private Path idsFile(String name, int n) throws Exception {
+        java.util.Random r = new java.util.Random(11);
+        StringBuilder s = new StringBuilder();
+        for (int i = 0; i < n; i++) {
+            s.append(2);
+            for (int j = 0, len = 10 + r.nextInt(20); j < len; j++) s.append(',').append(3 + r.nextInt(509));
+            s.append('\n');
+        }
+        return Files.writeString(dir.resolve(name), s.toString());
+    }
+
+    @Test
+    void trainSaeWritesALoadableSaeLensDirectory() throws Exception {
+        Path ids = idsFile("ids.txt", 16), out = dir.resolve("trained");
+        StringBuilder stdout = new StringBuilder(), err = new StringBuilder();
+        int rc = sasOut(stdout, err, "train-sae", "--model", MODEL, "--hook", "blocks.1.hook_resid_post", "--ids-file", ids.toString(),
+                "--architecture", "topk", "--width", "64", "--k", "4", "--steps", "20", "--batch-size", "32", "--lr", "3e-3",
+                "--eval-fraction", "0.25", "--seed", "3", "--out", out.toString());
+        assertEquals(0, rc, err.toString());
+        assertTrue(stdout.toString().contains("explained variance") && stdout.toString().contains("dead features"), stdout.toString());
+        try (org.sparsesteer.sae.Sae sae = org.sparsesteer.sae.SaeLoader.load(out, null)) {
+            assertEquals(org.sparsesteer.sae.SaeConfig.Architecture.TOPK, sae.config().architecture());
+            assertEquals(4, sae.config().k());
+            assertEquals(64, sae.width());
+            assertEquals("blocks.1.hook_resid_post", sae.config().hookName());
+        }
+        String cfg = Files.readString(out.resolve("cfg.json"));
+        assertTrue(cfg.contains("\"model_name\"") && cfg.contains("\"training\""), cfg);
+    }
+
+    @Test
+    void trainSaeBadArgumentsNameTheOption() throws Exception {
+        Path ids = idsFile("ids.txt", 8), out = dir.resolve("never");
+        Path empty = Files.writeString(dir.resolve("empty.txt"), "\n");
+        // each case: the text that must appear in the error, then options replacing or adding to the defaults
+        String[][] cases = {
+            {"--k", "--k", "17"},
+            {"--width", "--width", "0"},
+            {"--architecture", "--architecture", "gated"},
+            {"blocks.9.hook_resid_post", "--hook", "blocks.9.hook_resid_post"},
+            {"--text", "--ids-file", null, "--text", empty.toString()},
+            {"--ids-file", "--ids-file", empty.toString()},
+            {"tokenizer.json", "--ids-file", null, "--text", ids.toString()},
+            {"--steps", "--epochs", "1"},
+        };
+        for (String[] c : cases) {
+            java.util.Map<String, String> opts = new java.util.LinkedHashMap<>();
+            String[] defaults = {"--model", MODEL, "--hook", "blocks.1.hook_resid_post", "--ids-file", ids.toString(), "--architecture", "topk",
+                "--width", "16", "--k", "4", "--steps", "2", "--batch-size", "8", "--out", out.toString()};
+            for (int i = 0; i < defaults.length; i += 2) opts.put(defaults[i], defaults[i + 1]);
+            for (int i = 1; i < c.length; i += 2) opts.put(c[i], c[i + 1]);
+            java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("train-sae"));
+            opts.forEach((k, v) -> {
+                if (v != null) {
+                    args.add(k);
+                    args.add(v);
+                }
+            });
+            StringBuilder err = new StringBuilder();
+            assertTrue(sas(err, args.toArray(String[]::new)) != 0, "exit code for " + c[0]);
+            assertTrue(err.toString().contains(c[0]) && !err.toString().contains("Usage"), "'" + c[0] + "' not in: " + err);
+        }
+        assertFalse(Files.exists(out), "a failed command left an output directory");
+        try (var files = Files.list(dir)) {
+            assertTrue(files.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")), "temporary file left behind");
+        }
+    }
 }
