@@ -50,8 +50,7 @@ final class BuildCommand implements Callable<Integer> {
         if (!(tau >= 0 && tau <= 1)) throw new IllegalArgumentException("--tau must be in [0, 1], got " + tau);
         if (topK < 0) throw new IllegalArgumentException("--top-k must be >= 0, got " + topK);
         PromptFormat pf = parseFormat(format);
-        try (Gemma2 model = modelOptions.load(); Sae sae = SaeLoader.load(saePath, hook)) {
-            sae.checkCompatible(model);
+        try (Gemma2 model = modelOptions.load(); Sae sae = SaeLoader.loadFor(model, saePath, hook)) {
             Tokenizer tok = Files.exists(modelOptions.model.resolve("tokenizer.json")) ? Tokenizer.load(modelOptions.model) : null;
             PairFile.Loaded loaded;
             try {

@@ -60,7 +60,7 @@ final class EvalCommand implements Callable<Integer> {
         for (Path p : datasets) ds.add(AbDataset.read(p));
         LambdaSweep.Config cfg = new LambdaSweep.Config(scales, testSize, seed, tau, topK, BuildCommand.parseFormat(format), batchSize,
                 LambdaSweep.defaultNeutralTexts());
-        try (Gemma2 model = modelOptions.load(); Sae sae = SaeLoader.load(saePath, hook); Tokenizer tok = Tokenizer.load(modelOptions.model)) {
+        try (Gemma2 model = modelOptions.load(); Sae sae = SaeLoader.loadFor(model, saePath, hook); Tokenizer tok = Tokenizer.load(modelOptions.model)) {
             java.nio.file.Files.createDirectories(out);
             LambdaSweep.Result r;
             try (ProgressBar bar = new ProgressBar("evaluating", LambdaSweep.units(ds, cfg))) {

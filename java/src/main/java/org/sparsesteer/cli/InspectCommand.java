@@ -68,7 +68,7 @@ final class InspectCommand implements Callable<Integer> {
         if (model == null || sae == null || input == null) {
             throw new IllegalArgumentException("give --vector VEC, or --model DIR --sae PATH with --prompt TEXT or --ids IDS");
         }
-        try (Gemma2 m = Gemma2.load(model); Sae s = SaeLoader.load(sae, hook)) {
+        try (Gemma2 m = Gemma2.load(model); Sae s = SaeLoader.loadFor(m, sae, hook)) {
             int[] ids = input.ids(model);
             List<Inspect.TokenFeatures> per = Inspect.activeFeatures(m, s, ids, topK);
             Tokenizer tok = input.tokenizer != null || Files.exists(model.resolve("tokenizer.json"))

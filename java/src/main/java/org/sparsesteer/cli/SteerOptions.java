@@ -64,9 +64,7 @@ final class SteerOptions implements AutoCloseable {
 
     List<Sae> loadSaes(Gemma2 model) {
         for (Path p : saePaths) {
-            Sae s = SaeLoader.load(p, hook);
-            saes.add(s);
-            s.checkCompatible(model);
+            saes.add(SaeLoader.loadFor(model, p, hook));
         }
         return saes;
     }

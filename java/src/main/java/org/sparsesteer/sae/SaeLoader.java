@@ -15,6 +15,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.sparsesteer.hooks.HookPoint;
 import org.sparsesteer.io.SafetensorsFile;
+import org.sparsesteer.model.Gemma2;
 
 /**
  * Loads an SAE from a Gemma Scope {@code params.npz} or a SAELens directory ({@code cfg.json} +
@@ -36,6 +37,24 @@ public final class SaeLoader {
         if (Files.isDirectory(path)) return loadSaeLens(path, hook);
         if (path.getFileName().toString().endsWith(".npz")) return GemmaScope.load(path, hook == null ? hookFromPath(path) : hook);
         throw new SaeException(path + ": not an SAE: give a Gemma Scope params.npz or a SAELens directory (cfg.json + sae_weights.safetensors)");
+    }
+
+    /**
+     * Loads an SAE and places it where a model computes: on the model's device, in its dtype (the
+     * fused kernel needs the activations and the SAE in one dtype). On the CPU it stays float32.
+     */
+    public static Sae loadFor(Gemma2 model, Path path, String hook) {
+        Sae sae = load(path, hook);
+        try {
+            sae.checkCompatible(model);
+        } catch (RuntimeException e) {
+            sae.close();
+            throw e;
+        }
+        if (!model.device().is_cuda() && model.dtype() == ScalarType.Float) return sae;
+        try (Sae cpu = sae) {
+            return cpu.to(model.device(), model.dtype());
+        }
     }
 
     private static String hookFromPath(Path p) {
