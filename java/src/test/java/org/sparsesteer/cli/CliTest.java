@@ -86,6 +86,37 @@ class CliTest {
         assertEquals(0, sas(out, "inspect", "--vector", t8.toString(), "--json"));
     }
 
+    /** Runs the CLI and returns what it printed on stdout. */
+    private String stdout(String... args) {
+        PrintStream old = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(buf, true));
+        try {
+            assertEquals(0, Main.run(args), "exit code of " + String.join(" ", args));
+        } finally {
+            System.setOut(old);
+        }
+        return buf.toString();
+    }
+
+    @Test
+    void steerAndInspectCommands() throws Exception {
+        Path v = dir.resolve("v.safetensors");
+        assertEquals(0, sas(null, "build", "--model", MODEL, "--sae", SAE, "--hook", HOOK, "--pairs",
+                Fixtures.tinyA().resolve("sas/pairs.jsonl").toString(), "--out", v.toString()));
+        String steer = stdout("steer", "--model", MODEL, "--sae", SAE, "--hook", HOOK, "--steer", v.toString(), "--scale", "8",
+                "--ids", "2,17,301", "--max-new-tokens", "5");
+        assertTrue(steer.contains("=== unsteered ===") && steer.contains("=== steered (scale as given) ===")
+                && steer.contains("=== steered (opposite scale) ==="), steer);
+        String vec = stdout("inspect", "--vector", v.toString(), "--top", "5");
+        assertEquals(2 + 5, vec.strip().split("\n").length, vec);
+        String json = stdout("inspect", "--model", MODEL, "--sae", SAE, "--hook", HOOK, "--ids", "2,17,301,5", "--top-k", "3", "--json");
+        com.fasterxml.jackson.databind.JsonNode tokens = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json).get("tokens");
+        assertEquals(4, tokens.size());
+        for (com.fasterxml.jackson.databind.JsonNode t : tokens) assertTrue(t.get("features").size() <= 3);
+        assertTrue(tokens.get(3).get("features").size() > 0, "the fixture SAE has L0 ~ 47: some feature fires");
+    }
+
     @Test
     void badInputIsAClearErrorAndWritesNothing() throws Exception {
         Path out = dir.resolve("never.safetensors");
