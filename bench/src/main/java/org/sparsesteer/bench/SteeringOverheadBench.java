@@ -108,6 +108,11 @@ public class SteeringOverheadBench {
         model.close();
     }
 
+    /** One decode step after the prompt with the given hooks (also used by HookShare). */
+    float decodeWith(Hooks hooks) {
+        return decode(hooks);
+    }
+
     private float decode(Hooks hooks) {
         cache.rewind(PROMPT);
         try (Tensor t = model.forward(step, PROMPT, cache, hooks, true)) {
