@@ -39,6 +39,10 @@ public final class HookShare {
     public static void main(String[] args) {
         int steps = args.length > 0 ? Integer.parseInt(args[0]) : 10;
         String shapes = args.length > 1 ? args[1] : "2b";
+        if (args.length > 2 && args[2].equals("noop")) {
+            noOpHooks(steps, shapes);
+            return;
+        }
         SteeringOverheadBench b = new SteeringOverheadBench();
         b.shapes = shapes;
         b.width = 16384;
@@ -49,6 +53,38 @@ public final class HookShare {
             measure("dense SAE hook (all 16384 features)", b, b.dense, steps);
         } finally {
             b.tearDown();
+        }
+    }
+
+    /** A timed no-op hook on every layer's resid_post: what the hook machinery costs per step. */
+    private static void noOpHooks(int steps, String shapes) {
+        EngineBench e = new EngineBench();
+        e.prompt = 64;
+        e.shapes = shapes;
+        e.setUp();
+        try {
+            int layers = e.model.config().numLayers();
+            Timed[] timed = new Timed[layers];
+            Hooks.Builder hb = Hooks.builder();
+            for (int l = 0; l < layers; l++) {
+                timed[l] = new Timed((p, a, c) -> null);
+                hb.add("blocks." + l + ".hook_resid_post", timed[l]);
+            }
+            e.noOp = hb.build();
+            e.decodeNoOpHooks(); // warm-up
+            for (Timed t : timed) t.nanos = 0;
+            long total = 0;
+            for (int i = 0; i < steps; i++) {
+                long t0 = System.nanoTime();
+                e.decodeNoOpHooks();
+                total += System.nanoTime() - t0;
+            }
+            long inHooks = 0;
+            for (Timed t : timed) inHooks += t.nanos;
+            System.out.printf("no-op hooks on %d layers: %.4f ms in the hooks per step, %.1f ms per step: %.5f%% of the step (%d steps)%n",
+                    layers, inHooks / 1e6 / steps, total / 1e6 / steps, 100.0 * inHooks / total, steps);
+        } finally {
+            e.tearDown();
         }
     }
 
