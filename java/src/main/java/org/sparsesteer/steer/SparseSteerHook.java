@@ -43,14 +43,19 @@ public final class SparseSteerHook implements Hook, AutoCloseable {
     private final PackedSupport packed;   // the fused kernel's operands (FUSED only)
 
     public SparseSteerHook(Sae sae, SteeringVector v, double lambda, Positions positions, Mode mode) {
-        if (v.size() == 0) throw new IllegalArgumentException("steering vector is empty (no features)");
         v.checkFor(sae, "steering vector"); // width, d_in, hook and SAE fingerprint, as far as its metadata says
         if (!Double.isFinite(lambda)) throw new IllegalArgumentException("scale must be finite, got " + lambda);
         if (mode != Mode.DENSE && sae.config().architecture() == Architecture.TOPK) mode = Mode.DENSE;
         this.sae = sae;
-        this.lambda = lambda;
+        // An empty vector (no feature survived tau) steers nothing: the hook is the identity.
+        this.lambda = v.size() == 0 ? 0 : lambda;
         this.positions = positions;
         this.mode = mode;
+        if (v.size() == 0) {
+            wEncS = bEncS = thrS = wDecS = vS = vDense = null;
+            packed = null;
+            return;
+        }
         try (PointerScope scope = new PointerScope()) {
             var dev = sae.wEnc().device();
             Tensor idx = Tensors.fromLongs(v.indices(), v.size()).to(dev, ScalarType.Long);

@@ -36,6 +36,7 @@ public final class Tensors {
     public static Tensor fromFloats(float[] data, long... shape) {
         Tensor t = empty(ScalarType.Float, shape);
         checkNumel(t, data.length);
+        if (data.length == 0) return t; // an empty tensor has no storage to write (data_ptr is null)
         try (FloatPointer p = new FloatPointer(t.data_ptr())) {
             p.put(data);
         }
@@ -46,6 +47,7 @@ public final class Tensors {
     public static Tensor fromLongs(long[] data, long... shape) {
         Tensor t = empty(ScalarType.Long, shape);
         checkNumel(t, data.length);
+        if (data.length == 0) return t;
         try (LongPointer p = new LongPointer(t.data_ptr())) {
             p.put(data);
         }
@@ -63,7 +65,7 @@ public final class Tensors {
         try (PointerScope scope = new PointerScope()) {
             Tensor c = t.to(torch.ScalarType.Float).cpu().contiguous();
             float[] a = new float[Math.toIntExact(c.numel())];
-            new FloatPointer(c.data_ptr()).get(a);
+            if (a.length > 0) new FloatPointer(c.data_ptr()).get(a);
             return a;
         }
     }
@@ -72,7 +74,7 @@ public final class Tensors {
         try (PointerScope scope = new PointerScope()) {
             Tensor c = t.to(torch.ScalarType.Long).cpu().contiguous();
             long[] a = new long[Math.toIntExact(c.numel())];
-            new LongPointer(c.data_ptr()).get(a);
+            if (a.length > 0) new LongPointer(c.data_ptr()).get(a);
             return a;
         }
     }

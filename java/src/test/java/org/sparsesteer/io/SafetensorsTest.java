@@ -62,6 +62,17 @@ class SafetensorsTest {
     }
 
     @Test
+    void emptyTensorsRoundTrip() throws IOException {
+        // A steering vector can be empty (tau so high that no feature survives): it must still save and load.
+        Path p = dir.resolve("empty.safetensors");
+        new SafetensorsWriter().addLongs("indices", new long[0], 0).addFloats("values", new float[0], 0).write(p);
+        try (SafetensorsFile s = SafetensorsFile.open(p)) {
+            assertEquals(0, s.readLongs("indices").length);
+            assertEquals(0, s.readFloats("values").length);
+        }
+    }
+
+    @Test
     void truncatedFiles() throws IOException {
         Path tiny = dir.resolve("tiny.safetensors");
         Files.write(tiny, new byte[] {1, 2, 3});

@@ -156,6 +156,18 @@ class SasGoldenTest {
     }
 
     @Test
+    void anEmptyVectorSteersNothing() {
+        // A high tau can leave no feature on either side; saving, loading and steering with it must still work.
+        SteeringVector empty = SteeringVector.fromDense(new float[256], null, null, java.util.Map.of("hook", HOOK));
+        assertEquals(0, empty.size());
+        int[] ids = Fixtures.toInts(golden.readLongs("test0.input_ids"));
+        try (SparseSteerHook h = new SparseSteerHook(sae, empty, 8, Positions.ALL, SparseSteerHook.Mode.FUSED);
+             PointerScope s = new PointerScope()) {
+            assertTrue(model.forward(ids, h.hooks()).equal(model.forward(ids, Hooks.NONE)));
+        }
+    }
+
+    @Test
     void vectorFileRoundTrips(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
         SteeringVector v = new SasBuilder(model, sae).build(pairs, "pairs.jsonl", "abc");
         Path f = dir.resolve("v.safetensors");
