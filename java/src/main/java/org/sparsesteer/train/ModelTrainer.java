@@ -205,13 +205,16 @@ public final class ModelTrainer {
         int B = b.size(), T = b.length();
         float[] mask = new float[B * (T - 1)];
         for (int r = 0; r < B; r++) for (int t = b.padLeft()[r]; t < T - 1; t++) mask[r * (T - 1) + t] = 1;
-        Tensor logits = model.forward(b, Hooks.NONE);                                   // [B, T, V]
-        Tensor ids = Tensors.fromLongs(b.flat(), B, T);
-        Tensor targets = ids.narrow(1, 1, T - 1).unsqueeze(2);                        // [B, T-1, 1]
-        Tensor lp = logits.narrow(1, 0, T - 1).log_softmax(-1);
-        Tensor nll = lp.gather(2, targets).squeeze(2).neg();                          // [B, T-1]
-        Tensor m = Tensors.fromFloats(mask, B, T - 1);
-        return nll.mul(m).sum().div(m.sum());
+        // forward's result belongs to no scope: close it here, or the autograd graph it holds (every
+        // saved activation) would live until the garbage collector happens to free the handle.
+        try (Tensor logits = model.forward(b, Hooks.NONE)) {                          // [B, T, V]
+            Tensor ids = Tensors.fromLongs(b.flat(), B, T);
+            Tensor targets = ids.narrow(1, 1, T - 1).unsqueeze(2);                    // [B, T-1, 1]
+            Tensor lp = logits.narrow(1, 0, T - 1).log_softmax(-1);
+            Tensor nll = lp.gather(2, targets).squeeze(2).neg();                      // [B, T-1]
+            Tensor m = Tensors.fromFloats(mask, B, T - 1);
+            return nll.mul(m).sum().div(m.sum());
+        }
     }
 
     /**
