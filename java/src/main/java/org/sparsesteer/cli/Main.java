@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** The {@code sas} command line: each subcommand is a thin layer over the Java API. */
 @Command(name = "sas", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Sparse Activation Steering for Gemma 2 on the JVM.",
-        subcommands = {ForwardCommand.class, GenerateCommand.class, BuildCommand.class, SteerCommand.class, InspectCommand.class, EvalCommand.class, TrainSaeCommand.class,
+        subcommands = {ForwardCommand.class, GenerateCommand.class, BuildCommand.class, SteerCommand.class, InspectCommand.class, EvalCommand.class,
+                TrainSaeCommand.class, TrainModelCommand.class, DemoCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,6 +21,10 @@ import org.sparsesteer.steer.PromptFormat;
  * seeded shuffle, the first {@code testSize} items held out for testing, the rest for building.
  */
 public record AbDataset(String name, List<AbItem> items) {
+    /** The behaviour sets bundled in the jar (resources under {@code org/sparsesteer/data/anthropic-evals/}). */
+    public static final List<String> BUNDLED = List.of("coordinate-other-ais", "corrigible-neutral-HHH", "myopic-reward",
+            "power-seeking-inclination", "survival-instinct");
+
     public static AbDataset read(Path file) {
         List<String> lines;
         try {
@@ -26,11 +32,27 @@ public record AbDataset(String name, List<AbItem> items) {
         } catch (IOException e) {
             throw new IllegalArgumentException(file + ": cannot read: " + e.getMessage(), e);
         }
+        return parse(lines, file.toString(), file.getFileName().toString().replaceFirst("\\.jsonl$", ""));
+    }
+
+    /** A bundled behaviour set by name (see {@link #BUNDLED}), read from the classpath. */
+    public static AbDataset bundled(String name) {
+        String res = "/org/sparsesteer/data/anthropic-evals/" + name + ".jsonl";
+        try (InputStream in = AbDataset.class.getResourceAsStream(res)) {
+            if (in == null) throw new IllegalArgumentException("no bundled behaviour set '" + name + "' (there are " + BUNDLED + ")");
+            return parse(new String(in.readAllBytes(), StandardCharsets.UTF_8).lines().toList(), "classpath:" + res, name);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(res + ": cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    /** Parses JSONL lines; {@code source} names them in errors. */
+    public static AbDataset parse(List<String> lines, String source, String name) {
         ObjectMapper json = new ObjectMapper();
         List<AbItem> items = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {
             if (lines.get(i).isBlank()) continue;
-            String where = file + ": line " + (i + 1);
+            String where = source + ": line " + (i + 1);
             try {
                 JsonNode o = json.readTree(lines.get(i));
                 JsonNode q = o.get("question"), m = o.get("answer_matching_behavior"), n = o.get("answer_not_matching_behavior");
@@ -47,8 +69,7 @@ public record AbDataset(String name, List<AbItem> items) {
                 throw e.getMessage().startsWith(where) ? e : new IllegalArgumentException(where + ": " + e.getMessage(), e);
             }
         }
-        if (items.isEmpty()) throw new IllegalArgumentException(file + ": no items");
-        String name = file.getFileName().toString().replaceFirst("\\.jsonl$", "");
+        if (items.isEmpty()) throw new IllegalArgumentException(source + ": no items");
         return new AbDataset(name, List.copyOf(items));
     }
 

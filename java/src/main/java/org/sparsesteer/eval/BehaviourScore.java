@@ -33,24 +33,32 @@ public final class BehaviourScore {
         return ids[ids.length - 1];
     }
 
-    /** Per-item scores under the given hooks (each in [0, 1]). */
+    /** Per-item scores under the given hooks (each in [0, 1]), in the order of {@code items}. */
     public double[] itemScores(List<AbItem> items, Hooks hooks, Runnable perItem) {
         double[] out = new double[items.size()];
-        for (int i = 0; i < items.size(); i += batchSize) {
-            List<AbItem> chunk = items.subList(i, Math.min(items.size(), i + batchSize));
-            List<int[]> prompts = new ArrayList<>();
-            int[][] letters = new int[chunk.size()][];
-            for (int k = 0; k < chunk.size(); k++) {
-                AbItem it = chunk.get(k);
-                prompts.add(tok.encode(format.prompt(it.question()) + " (", true));
+        int[][] prompts = new int[items.size()][];
+        Integer[] order = new Integer[items.size()];
+        for (int i = 0; i < prompts.length; i++) {
+            prompts[i] = tok.encode(format.prompt(items.get(i).question()) + " (", true);
+            order[i] = i;
+        }
+        // Batches of prompts of similar length: less padding.
+        java.util.Arrays.sort(order, (a, b) -> Integer.compare(prompts[a].length, prompts[b].length));
+        for (int i = 0; i < order.length; i += batchSize) {
+            int n = Math.min(order.length, i + batchSize) - i;
+            List<int[]> batch = new ArrayList<>();
+            int[][] letters = new int[n][];
+            for (int k = 0; k < n; k++) {
+                AbItem it = items.get(order[i + k]);
+                batch.add(prompts[order[i + k]]);
                 letters[k] = new int[] {letterToken(AbItem.letter(it.matching())), letterToken(AbItem.letter(it.notMatching()))};
             }
             // One left-padded batch; score every distinct letter token, then pick each item's two.
             int[] distinct = java.util.Arrays.stream(letters).flatMapToInt(java.util.Arrays::stream).distinct().toArray();
-            float[][] lp = Scorer.nextTokenLogProbs(model, prompts, distinct, hooks);
-            for (int k = 0; k < chunk.size(); k++) {
+            float[][] lp = Scorer.nextTokenLogProbs(model, batch, distinct, hooks);
+            for (int k = 0; k < n; k++) {
                 double pm = Math.exp(lp[k][indexOf(distinct, letters[k][0])]), pn = Math.exp(lp[k][indexOf(distinct, letters[k][1])]);
-                out[i + k] = pm / (pm + pn);
+                out[order[i + k]] = pm / (pm + pn);
                 perItem.run();
             }
         }

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.bytedeco.pytorch.Tensor;
 import org.sparsesteer.hooks.HookContext.Positions;
 import org.sparsesteer.hooks.Hooks;
 import org.sparsesteer.model.Gemma2;
@@ -47,7 +48,7 @@ public final class LambdaSweep {
     /** Units of work {@link #run} reports, for sizing a progress bar. */
     public static long units(List<AbDataset> datasets, Config cfg) {
         long u = 0;
-        for (AbDataset d : datasets) u += 4L * (d.items().size() - cfg.testSize()) + 2L * cfg.scales().length * (cfg.testSize() + cfg.neutralTexts().size());
+        for (AbDataset d : datasets) u += 2L * (d.items().size() - cfg.testSize()) + 2L * cfg.scales().length * (cfg.testSize() + cfg.neutralTexts().size());
         return u;
     }
 
@@ -70,9 +71,16 @@ public final class LambdaSweep {
         for (AbDataset d : datasets) {
             AbDataset.Split split = d.split(cfg.testSize(), cfg.seed());
             List<ContrastivePair> pairs = AbDataset.pairs(split.build(), tok, cfg.format());
-            SteeringVector sas = new SasBuilder(model, sae).tau(cfg.tau()).topK(cfg.topK()).batchSize(cfg.batchSize())
-                    .onProgress(n -> progress.step(d.name() + ": SAS")).build(pairs, d.name(), null);
-            CaaVector caa = CaaVector.build(model, sae.config().hookName(), pairs, cfg.batchSize(), n -> progress.step(d.name() + ": CAA"));
+            // One pass over the build pairs serves both methods: last-token activations at the SAE's hook.
+            SteeringVector sas;
+            CaaVector caa;
+            try (Tensor xp = SasBuilder.lastTokenActivations(model, sae.hook(), pairs.stream().map(ContrastivePair::positive).toList(),
+                         cfg.batchSize(), n -> progress.step(d.name() + ": activations"));
+                 Tensor xn = SasBuilder.lastTokenActivations(model, sae.hook(), pairs.stream().map(ContrastivePair::negative).toList(),
+                         cfg.batchSize(), n -> progress.step(d.name() + ": activations"))) {
+                sas = new SasBuilder(model, sae).tau(cfg.tau()).topK(cfg.topK()).batchSize(cfg.batchSize()).build(xp, xn, d.name(), null);
+                caa = CaaVector.fromActivations(xp, xn, sae.config().hookName());
+            }
             if (vectorDir != null) {
                 sas.write(vectorDir.resolve(d.name() + ".sas.safetensors"));
                 caa.write(vectorDir.resolve(d.name() + ".caa.safetensors"));

@@ -35,6 +35,8 @@ import org.sparsesteer.tensor.Tensors;
  * sliding window on sliding layers (key k visible from query q when q - window &lt; k &lt;= q).
  *
  * <p>A loaded model is immutable and may be shared by threads; hooks and caches belong to calls.
+ * Weights that require grad (built by {@link org.sparsesteer.train.ModelTrainer}) make a trainable
+ * model: the same forward, recorded by autograd, reading the weights afresh at every call.
  */
 public final class Gemma2 implements AutoCloseable {
     private final Gemma2Config config;
@@ -47,6 +49,8 @@ public final class Gemma2 implements AutoCloseable {
     /** RoPE inverse frequencies [head_dim / 2], float32 on the device. */
     private final Tensor invFreq;
     private final double embedScale;
+    /** Weights that require grad (training): the norm scales are then derived at every call. */
+    private final boolean trainable;
 
     public Gemma2(Gemma2Config config, Gemma2Weights weights, ScalarType dtype, Device device) {
         if (dtype != ScalarType.Float && dtype != ScalarType.BFloat16) {
@@ -59,6 +63,7 @@ public final class Gemma2 implements AutoCloseable {
         this.weights = weights;
         this.device = device;
         this.dtype = dtype;
+        this.trainable = weights.embed.requires_grad();
         normScales = new Tensor[config.numLayers()][];
         for (int l = 0; l < normScales.length; l++) {
             Gemma2Weights.Layer w = weights.layers[l];
@@ -199,7 +204,7 @@ public final class Gemma2 implements AutoCloseable {
             if (layers < config.numLayers()) {
                 logits = Tensors.keep(Tensors.empty(ScalarType.Float, 0));
             } else {
-                Tensor x = rmsNorm(h, finalNormScale);
+                Tensor x = rmsNorm(h, trainable ? plusOne(weights.finalNorm) : finalNormScale);
                 if (lastOnly) x = x.narrow(1, T - 1, 1);
                 Tensor z = torch.linear(x, weights.lmHead).to(ScalarType.Float);
                 if (config.finalLogitSoftcap() > 0) z = softcap(z, config.finalLogitSoftcap());
@@ -213,7 +218,10 @@ public final class Gemma2 implements AutoCloseable {
 
     private Tensor layer(int l, Tensor h, Attention att, KvCache cache, Hooks hooks, HookContext ctx) {
         Gemma2Weights.Layer w = weights.layers[l];
-        Tensor[] ns = normScales[l];
+        // Trainable weights change between calls (and need the gradient through 1 + w): derive the scales now.
+        Tensor[] ns = trainable
+                ? new Tensor[] {plusOne(w.inputNorm()), plusOne(w.postAttnNorm()), plusOne(w.preFfwNorm()), plusOne(w.postFfwNorm())}
+                : normScales[l];
         if (!hooks.isEmpty()) h = hook(hooks, HookPoint.of(l, Kind.RESID_PRE), h, ctx);
         Tensor a = rmsNorm(attention(l, rmsNorm(h, ns[0]), att, cache), ns[1]);
         if (!hooks.isEmpty()) a = hook(hooks, HookPoint.of(l, Kind.ATTN_OUT), a, ctx);

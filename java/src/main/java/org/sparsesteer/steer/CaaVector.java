@@ -40,17 +40,27 @@ public record CaaVector(float[] vector, Map<String, String> metadata) {
         p.checkExists(model.config().numLayers());
         List<int[]> pos = pairs.stream().map(ContrastivePair::positive).toList();
         List<int[]> neg = pairs.stream().map(ContrastivePair::negative).toList();
+        try (Tensor xp = SasBuilder.lastTokenActivations(model, p, pos, batchSize, progress);
+             Tensor xn = SasBuilder.lastTokenActivations(model, p, neg, batchSize, progress)) {
+            return fromActivations(xp, xn, p.name());
+        }
+    }
+
+    /** The vector from last-token activations [N, d] of the positives and the negatives at {@code hook}. */
+    public static CaaVector fromActivations(Tensor positive, Tensor negative, String hook) {
+        if (positive.size(0) == 0 || positive.size(0) != negative.size(0)) {
+            throw new IllegalArgumentException("need as many positive as negative activations (and some), got "
+                    + positive.size(0) + " and " + negative.size(0));
+        }
         float[] v;
         try (PointerScope s = new PointerScope()) {
-            Tensor xp = SasBuilder.lastTokenActivations(model, p, pos, batchSize, progress);
-            Tensor xn = SasBuilder.lastTokenActivations(model, p, neg, batchSize, progress);
-            v = Tensors.toFloats(xp.mean(new long[] {0}, false, new org.bytedeco.pytorch.ScalarTypeOptional())
-                    .sub(xn.mean(new long[] {0}, false, new org.bytedeco.pytorch.ScalarTypeOptional())));
+            v = Tensors.toFloats(positive.mean(new long[] {0}, false, new org.bytedeco.pytorch.ScalarTypeOptional())
+                    .sub(negative.mean(new long[] {0}, false, new org.bytedeco.pytorch.ScalarTypeOptional())));
         }
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("method", "caa");
-        meta.put("hook", p.name());
-        meta.put("pairs", Integer.toString(pairs.size()));
+        meta.put("hook", HookPoint.parse(hook).name());
+        meta.put("pairs", Long.toString(positive.size(0)));
         meta.put("tool_version", Version.get());
         return new CaaVector(v, meta);
     }

@@ -89,7 +89,23 @@ public final class SasBuilder {
             neg.add(p.negative());
         }
         int[] done = {0};
-        SideStats sp = stats(pos, done), sn = stats(neg, done);
+        return vector(stats(pos, done), stats(neg, done), pairs.size(), datasetName, datasetSha256);
+    }
+
+    /**
+     * The same vector from last-token activations already computed at the SAE's hook ({@link
+     * #lastTokenActivations}): [N, d] of the positive and of the negative sequences. Lets one pass
+     * over the pairs serve both SAS and CAA ({@link CaaVector#fromActivations}).
+     */
+    public SteeringVector build(Tensor positive, Tensor negative, String datasetName, String datasetSha256) {
+        if (positive.size(0) == 0 || positive.size(0) != negative.size(0)) {
+            throw new IllegalArgumentException("need as many positive as negative activations (and some), got "
+                    + positive.size(0) + " and " + negative.size(0));
+        }
+        return vector(stats(positive), stats(negative), (int) positive.size(0), datasetName, datasetSha256);
+    }
+
+    private SteeringVector vector(SideStats sp, SideStats sn, int pairs, String datasetName, String datasetSha256) {
         float[] fp = sp.freq(), fn = sn.freq();
         int m = sae.width();
         float[] v = new float[m];
@@ -113,7 +129,7 @@ public final class SasBuilder {
         meta.put("top_k", Integer.toString(topK));
         meta.put("s_pos", Integer.toString(sPos));
         meta.put("s_neg", Integer.toString(sNeg));
-        meta.put("pairs", Integer.toString(pairs.size()));
+        meta.put("pairs", Integer.toString(pairs));
         meta.put("position", "last");
         if (datasetName != null) meta.put("dataset", datasetName);
         if (datasetSha256 != null) meta.put("dataset_sha256", datasetSha256);
@@ -141,20 +157,30 @@ public final class SasBuilder {
         return out;
     }
 
-    /** Last-token activations at the SAE's hook for sequences, [N, d] float32 on the CPU. */
+    /**
+     * Last-token activations at the SAE's hook for sequences, [N, d] float32 on the CPU, rows in the
+     * order of {@code seqs}. Batches are formed from sequences of similar length (less padding).
+     */
     public static Tensor lastTokenActivations(Gemma2 model, HookPoint hook, List<int[]> seqs, int batchSize, IntConsumer perSequence) {
+        Integer[] order = new Integer[seqs.size()];
+        for (int i = 0; i < order.length; i++) order[i] = i;
+        java.util.Arrays.sort(order, (a, b) -> Integer.compare(seqs.get(a).length, seqs.get(b).length));
         List<Tensor> parts = new ArrayList<>();
         try {
-            for (int i = 0; i < seqs.size(); i += batchSize) {
-                List<int[]> chunk = seqs.subList(i, Math.min(seqs.size(), i + batchSize));
+            for (int i = 0; i < order.length; i += batchSize) {
+                List<int[]> chunk = new ArrayList<>();
+                for (int k = i; k < Math.min(order.length, i + batchSize); k++) chunk.add(seqs.get(order[k]));
                 TokenBatch b = TokenBatch.leftPadded(chunk, model.config().padTokenId());
                 try (Tensor act = model.activations(b, hook, Hooks.NONE); Tensor last = act.select(1, b.length() - 1)) {
                     parts.add(last.contiguous().clone());
                 }
                 for (int k = 0; k < chunk.size(); k++) perSequence.accept(1);
             }
-            try (TensorVector v = new TensorVector(parts.toArray(Tensor[]::new))) {
-                return torch.cat(v, 0);
+            long[] inverse = new long[order.length];
+            for (int k = 0; k < order.length; k++) inverse[order[k]] = k;
+            try (TensorVector v = new TensorVector(parts.toArray(Tensor[]::new)); Tensor sorted = torch.cat(v, 0);
+                 Tensor idx = Tensors.fromLongs(inverse, inverse.length)) {
+                return sorted.index_select(0, idx);
             }
         } finally {
             parts.forEach(Tensor::close);
@@ -168,13 +194,31 @@ public final class SasBuilder {
             for (int i = 0; i < seqs.size(); i += batchSize) {
                 List<int[]> chunk = seqs.subList(i, Math.min(seqs.size(), i + batchSize));
                 try (PointerScope step = new PointerScope()) {
-                    Tensor x = lastTokenActivations(model, sae.hook(), chunk, batchSize, n -> progress.accept(++done[0]));
-                    Tensor f = sae.encode(x.to(sae.wEnc().device(), ScalarType.Float)).cpu();
-                    count.add_(f.gt(new Scalar(0.0)).to(ScalarType.Float).sum(new long[] {0}, false, new org.bytedeco.pytorch.ScalarTypeOptional()));
-                    sum.add_(f.sum(new long[] {0}, false, new org.bytedeco.pytorch.ScalarTypeOptional()));
+                    accumulate(lastTokenActivations(model, sae.hook(), chunk, batchSize, n -> progress.accept(++done[0])), count, sum);
                 }
             }
             return new SideStats(Tensors.toFloats(count), Tensors.toFloats(sum), seqs.size());
         }
+    }
+
+    /** Statistics of precomputed activations [N, d], encoded in chunks of {@code batchSize} rows. */
+    private SideStats stats(Tensor x) {
+        int m = sae.width();
+        long n = x.size(0);
+        try (PointerScope scope = new PointerScope()) {
+            Tensor count = Tensors.zeros(ScalarType.Float, m), sum = Tensors.zeros(ScalarType.Float, m);
+            for (long i = 0; i < n; i += batchSize) {
+                try (PointerScope step = new PointerScope()) {
+                    accumulate(x.narrow(0, i, Math.min(batchSize, n - i)), count, sum);
+                }
+            }
+            return new SideStats(Tensors.toFloats(count), Tensors.toFloats(sum), (int) n);
+        }
+    }
+
+    private void accumulate(Tensor x, Tensor count, Tensor sum) {
+        Tensor f = sae.encode(x.to(sae.wEnc().device(), ScalarType.Float)).cpu();
+        count.add_(f.gt(new Scalar(0.0)).to(ScalarType.Float).sum(new long[] {0}, false, new org.bytedeco.pytorch.ScalarTypeOptional()));
+        sum.add_(f.sum(new long[] {0}, false, new org.bytedeco.pytorch.ScalarTypeOptional()));
     }
 }

@@ -69,6 +69,21 @@ class SasGoldenTest {
     }
 
     @Test
+    void vectorsFromPrecomputedActivationsMatch() {
+        // What LambdaSweep does: one pass of last-token activations (length-sorted batches) for SAS and CAA.
+        var hook = org.sparsesteer.hooks.HookPoint.parse(HOOK);
+        try (var xp = SasBuilder.lastTokenActivations(model, hook, pairs.stream().map(ContrastivePair::positive).toList(), 5, n -> {});
+             var xn = SasBuilder.lastTokenActivations(model, hook, pairs.stream().map(ContrastivePair::negative).toList(), 5, n -> {})) {
+            SteeringVector v = new SasBuilder(model, sae).tau(0.5).build(xp, xn, "pairs.jsonl", null);
+            assertClose(golden.readFloats("v"), v.dense(sae.width()), 1e-5, "v from activations");
+            assertEquals("52", v.metadata().get("s_pos"));
+            assertEquals("32", v.metadata().get("pairs"));
+            CaaVector a = CaaVector.fromActivations(xp, xn, HOOK), b = CaaVector.build(model, HOOK, pairs, 7, n -> {});
+            assertClose(b.vector(), a.vector(), 1e-5, "CAA from activations");
+        }
+    }
+
+    @Test
     void steeredLogitsMatch() {
         SteeringVector v = SteeringVector.fromDense(golden.readFloats("v"), null, null, java.util.Map.of("hook", HOOK));
         SteeringVector v8 = SteeringVector.fromDense(golden.readFloats("v_top8"), null, null, java.util.Map.of("hook", HOOK));
