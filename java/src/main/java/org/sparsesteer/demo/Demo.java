@@ -83,7 +83,10 @@ public final class Demo {
         Files.createDirectories(to);
         for (String f : files) {
             try (InputStream in = Demo.class.getResourceAsStream(ROOT + sub + f)) {
-                if (in == null) throw new IOException("the demo resource " + ROOT + sub + f + " is missing from the classpath");
+                if (in == null) {
+                    throw new IOException("the demo resource " + ROOT + sub + f + " is missing from the classpath: the embedded demo model and"
+                            + " SAE are not trained and committed yet (train one with `sas train-model` and `sas train-sae`)");
+                }
                 Files.copy(in, to.resolve(f), StandardCopyOption.REPLACE_EXISTING);
             }
         }
