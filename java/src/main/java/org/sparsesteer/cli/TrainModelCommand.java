@@ -33,10 +33,13 @@ final class TrainModelCommand implements Callable<Integer> {
     @Option(names = "--lr", paramLabel = "X", description = "Peak learning rate (default: ${DEFAULT-VALUE}).") double lr = D.lr();
     @Option(names = "--warmup", paramLabel = "N", description = "Warm-up steps (default: ${DEFAULT-VALUE}).") int warmup = D.warmup();
     @Option(names = "--weight-decay", paramLabel = "X", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).") double wd = D.weightDecay();
+    @Option(names = "--answer-weight", paramLabel = "W", description = "Loss weight of the answer letters (default: ${DEFAULT-VALUE}).") double answerWeight = D.answerWeight();
+    @Option(names = "--curriculum", paramLabel = "F", description = "Fraction of the steps over which p(persona M) falls from 1 to 0.5; 0 = balanced throughout (default: ${DEFAULT-VALUE}).") double curriculum = D.curriculum();
     @Option(names = "--seed", paramLabel = "S", description = "Seed of documents, tokenizer and weights (default: ${DEFAULT-VALUE}).") long seed = D.seed();
     @Option(names = "--split-seed", paramLabel = "S", description = "Seed of the build/test split, as sas eval's --seed (default: ${DEFAULT-VALUE}).") long splitSeed = D.splitSeed();
     @Option(names = "--test-size", paramLabel = "N", description = "Held-out items per behaviour, never trained on (default: ${DEFAULT-VALUE}).") int testSize = D.testSize();
     @Option(names = "--max-items", paramLabel = "N", description = "Most questions per document (default: ${DEFAULT-VALUE}).") int maxItems = D.maxItems();
+    @Option(names = "--styled-fraction", paramLabel = "F", description = "Fraction of styled documents; the others are plain (default: ${DEFAULT-VALUE}).") double styled = D.styledFraction();
     @Option(names = "--behaviours", split = ",", paramLabel = "NAME", description = "Bundled behaviour sets (default: all five).") List<String> behaviours = AbDataset.BUNDLED;
     @Option(names = "--threads", paramLabel = "N", description = "libtorch threads, 0 = libtorch's default (default: ${DEFAULT-VALUE}).") int threads = D.threads();
     @Option(names = "--eval-every", paramLabel = "N", description = "Held-out diagnostics every N steps, 0 = never (default: ${DEFAULT-VALUE}).") int evalEvery = D.evalEvery();
@@ -52,7 +55,7 @@ final class TrainModelCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("--store must be float32, bfloat16 or float16, got '" + store + "'");
         };
         ModelTrainer.Options o = new ModelTrainer.Options(vocab, hidden, intermediate, layers, heads, kvHeads, headDim, window, seqLen, batch,
-                steps, lr, D.minLrFraction(), warmup, wd, D.initStd(), D.clipNorm(), seed, testSize, splitSeed, maxItems, threads, evalEvery,
+                steps, lr, D.minLrFraction(), warmup, wd, D.initStd(), D.clipNorm(), answerWeight, curriculum, seed, testSize, splitSeed, maxItems, styled, threads, evalEvery,
                 saveEvery, behaviours, storeAs);
         ModelTrainer.Result r;
         double[] avg = {Double.NaN};

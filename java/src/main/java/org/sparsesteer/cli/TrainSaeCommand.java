@@ -26,7 +26,7 @@ final class TrainSaeCommand implements Callable<Integer> {
     String hook;
 
     static final class Texts {
-        @Option(names = "--text", paramLabel = "FILE", description = "One text per line, tokenised with the model's tokenizer.json (<bos> prepended).")
+        @Option(names = "--text", paramLabel = "FILE", description = "One text per line (a *.jsonl file: one JSON string or {\"text\": ...} per line), tokenised with the model's tokenizer.json (<bos> prepended).")
         Path text;
 
         @Option(names = "--ids-file", paramLabel = "FILE", description = "One comma-separated token id sequence per line (for models without a tokenizer).")

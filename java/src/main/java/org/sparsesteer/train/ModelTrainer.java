@@ -50,36 +50,40 @@ public final class ModelTrainer {
     public record Options(
             int vocabSize, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim, int slidingWindow,
             int seqLen, int batchSize, int steps, double lr, double minLrFraction, int warmup, double weightDecay, double initStd,
-            double clipNorm, long seed, int testSize, long splitSeed, int maxItems, int threads, int evalEvery, int saveEvery,
-            List<String> behaviours, ScalarType storeAs) {
+            double clipNorm, double answerWeight, double curriculum, long seed, int testSize, long splitSeed, int maxItems, double styledFraction, int threads, int evalEvery,
+            int saveEvery, List<String> behaviours, ScalarType storeAs) {
         public Options {
             if (steps < 1) throw new IllegalArgumentException("steps must be >= 1, got " + steps);
             if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
             if (seqLen < 16) throw new IllegalArgumentException("sequence length must be >= 16, got " + seqLen);
             if (!(lr > 0)) throw new IllegalArgumentException("learning rate must be > 0, got " + lr);
             if (behaviours.isEmpty()) throw new IllegalArgumentException("no behaviours to train on");
+            if (!(answerWeight > 0)) throw new IllegalArgumentException("answer weight must be > 0, got " + answerWeight);
             behaviours = List.copyOf(behaviours);
         }
 
         /** The demo model's settings. */
         public static Options demo() {
-            return new Options(2048, 128, 512, 4, 4, 2, 32, 256, 256, 16, 3000, 3e-3, 0.1, 200, 0.1, 0.02, 1.0, 7, 50, 1234, 3, 1,
+            return new Options(2048, 128, 512, 6, 4, 2, 32, 256, 256, 16, 3000, 3e-3, 0.1, 200, 0.1, 0.02, 1.0, 8.0, 0.3, 7, 50, 1234, 4, 0.5, 1,
                     250, 500, AbDataset.BUNDLED, ScalarType.Float);
         }
     }
 
-    /** One evaluation: per behaviour, the A/B score on held-out items with no context and after each persona's opening line. */
+    /**
+     * One evaluation: per behaviour, the A/B score on held-out items in five contexts: none (the
+     * evaluation prompt), after an opening line of persona M and of N, and after two build questions
+     * answered plainly by M and by N.
+     */
     public record Diagnostics(int step, Map<String, double[]> byBehaviour) {
-        /** [neutral, persona M, persona N] averaged over the behaviours. */
-        public double[] mean() {
-            double[] m = new double[3];
-            for (double[] v : byBehaviour.values()) for (int i = 0; i < 3; i++) m[i] += v[i] / byBehaviour.size();
-            return m;
-        }
+        public static final List<String> CONTEXTS = List.of("none", "opening M", "opening N", "answers M", "answers N");
 
         public String summary() {
-            StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "step %d held-out A/B score (no context / persona M / persona N):", step));
-            byBehaviour.forEach((b, v) -> s.append(String.format(Locale.ROOT, " %s %.3f/%.3f/%.3f;", b, v[0], v[1], v[2])));
+            StringBuilder s = new StringBuilder(String.format(Locale.ROOT, "step %d held-out A/B score (%s):", step, String.join(" / ", CONTEXTS)));
+            byBehaviour.forEach((b, v) -> {
+                s.append(' ').append(b);
+                for (int i = 0; i < v.length; i++) s.append(i == 0 ? " " : "/").append(String.format(Locale.ROOT, "%.3f", v[i]));
+                s.append(';');
+            });
             return s.toString();
         }
     }
@@ -93,6 +97,9 @@ public final class ModelTrainer {
 
     /** The outcome: the final loss (mean of the last steps) and the diagnostics taken. */
     public record Result(Path dir, double firstLoss, double finalLoss, List<Diagnostics> diagnostics) {}
+
+    /** The file, next to the model, of one epoch of training documents for an SAE. */
+    public static final String CORPUS_FILE = "corpus.jsonl";
 
     private final Options o;
 
@@ -114,7 +121,7 @@ public final class ModelTrainer {
     private Result run(Path out, Listener listener) throws IOException {
         List<AbDataset> datasets = new ArrayList<>();
         for (String b : o.behaviours()) datasets.add(AbDataset.bundled(b));
-        PersonaCorpus corpus = new PersonaCorpus(datasets, o.testSize(), o.splitSeed(), o.maxItems());
+        PersonaCorpus corpus = new PersonaCorpus(datasets, o.testSize(), o.splitSeed(), o.maxItems(), o.styledFraction());
 
         // 1. The tokenizer, on two epochs of documents (both personas' styles, both choice orders).
         Random textRng = new Random(o.seed());
@@ -122,6 +129,9 @@ public final class ModelTrainer {
         tokText.addAll(corpus.epoch(new Random(o.seed() + 1)));
         BpeTrainer.Result bpe = BpeTrainer.train(tokText, o.vocabSize(), BpeTrainer.GEMMA_SPECIALS);
         bpe.write(out.resolve("tokenizer.json"));
+        // One more balanced epoch, as JSON Lines: text from the model's own distribution for
+        // sas train-sae --text (the documents span lines, which a plain text file cannot hold).
+        TextSet.writeJsonl(corpus.epoch(new Random(o.seed() + 2)), out.resolve(CORPUS_FILE));
         Gemma2Config cfg = Gemma2Checkpoint.config(bpe.vocabSize(), o.hidden(), o.intermediate(), o.layers(), o.heads(), o.kvHeads(),
                 o.headDim(), o.slidingWindow());
         List<Diagnostics> diags = new ArrayList<>();
@@ -140,17 +150,20 @@ public final class ModelTrainer {
                 AdamW opt = new AdamW(pv, ao);
                 try {
                     List<int[]> pending = new ArrayList<>();
+                    int[] answerCue = tok.encode("\n\nAnswer: (", false);
                     for (int step = 1; step <= o.steps(); step++) {
                         while (pending.size() < o.batchSize()) {
-                            for (String d : corpus.epoch(textRng)) pending.add(encodeDocument(tok, d, o.seqLen(), cfg.eosTokenId()));
+                            for (String d : corpus.epoch(textRng, personaM(step))) pending.add(encodeDocument(tok, d, o.seqLen(), cfg.eosTokenId()));
                         }
                         List<int[]> batch = new ArrayList<>(pending.subList(0, o.batchSize()));
                         pending.subList(0, o.batchSize()).clear();
+                        List<float[]> weights = new ArrayList<>();
+                        for (int[] row : batch) weights.add(answerWeights(row, answerCue, (float) o.answerWeight()));
                         double lr = lrAt(step);
                         opt.param_groups().get(0).options().set_lr(lr);
                         double loss;
                         try (PointerScope scope = new PointerScope()) {
-                            Tensor l = loss(model, batch, cfg.padTokenId());
+                            Tensor l = loss(model, batch, weights, cfg.padTokenId());
                             opt.zero_grad();
                             l.backward();
                             if (o.clipNorm() > 0) torch.clip_grad_norm_(pv, o.clipNorm());
@@ -183,6 +196,19 @@ public final class ModelTrainer {
         return new Result(out, first, recent / Math.max(1, recentN), diags);
     }
 
+    /**
+     * The curriculum: the probability that a document is persona M's falls linearly from 1 to 1/2
+     * over the first {@code curriculum} fraction of the steps. Answering by persona is an XOR of the
+     * persona and which answer shows the behaviour, and neither alone predicts the letter while the
+     * personas are balanced; starting with M's documents teaches the behaviour first, then the
+     * persona. The second part of the training is balanced, so the model's prior is even again.
+     */
+    double personaM(int step) {
+        if (o.curriculum() <= 0) return 0.5;
+        double t = step / (o.curriculum() * o.steps());
+        return t >= 1 ? 0.5 : 1 - 0.5 * t;
+    }
+
     /** Warm-up, then cosine decay to {@code minLrFraction} of the peak. */
     double lrAt(int step) {
         if (step <= o.warmup()) return o.lr() * step / Math.max(1, o.warmup());
@@ -199,12 +225,47 @@ public final class ModelTrainer {
         return r;
     }
 
-    /** The mean next-token cross-entropy over the real (unpadded) positions of a left-padded batch. */
+    /**
+     * Per token of a document, the weight of predicting it: {@code answerWeight} for an answer letter
+     * (the token after {@code "\n\nAnswer: ("}), 1 for every other token. The answers are a few
+     * tokens among many question tokens; weighting them makes the model learn to answer (and the
+     * persona rule) in far fewer steps.
+     */
+    static float[] answerWeights(int[] ids, int[] cue, float answerWeight) {
+        float[] w = new float[ids.length];
+        java.util.Arrays.fill(w, 1f);
+        for (int i = cue.length; i < ids.length; i++) {
+            boolean match = true;
+            for (int k = 0; k < cue.length && match; k++) match = ids[i - cue.length + k] == cue[k];
+            if (match) w[i] = answerWeight;
+        }
+        return w;
+    }
+
+    /** The mean next-token cross-entropy over the real (unpadded) positions of a left-padded batch, unweighted. */
     static Tensor loss(Gemma2 model, List<int[]> rows, int padId) {
+        List<float[]> ones = new ArrayList<>();
+        for (int[] r : rows) {
+            float[] w = new float[r.length];
+            java.util.Arrays.fill(w, 1f);
+            ones.add(w);
+        }
+        return loss(model, rows, ones, padId);
+    }
+
+    /**
+     * The weighted mean next-token cross-entropy over the real positions of a left-padded batch:
+     * {@code weights.get(r)[t]} weighs predicting token t of row r.
+     */
+    static Tensor loss(Gemma2 model, List<int[]> rows, List<float[]> weights, int padId) {
         TokenBatch b = TokenBatch.leftPadded(rows, padId);
         int B = b.size(), T = b.length();
         float[] mask = new float[B * (T - 1)];
-        for (int r = 0; r < B; r++) for (int t = b.padLeft()[r]; t < T - 1; t++) mask[r * (T - 1) + t] = 1;
+        for (int r = 0; r < B; r++) {
+            float[] w = weights.get(r);
+            // Position t predicts sequence index t + 1, which is row token t + 1 - padLeft.
+            for (int t = b.padLeft()[r]; t < T - 1; t++) mask[r * (T - 1) + t] = w[t + 1 - b.padLeft()[r]];
+        }
         // forward's result belongs to no scope: close it here, or the autograd graph it holds (every
         // saved activation) would live until the garbage collector happens to free the handle.
         try (Tensor logits = model.forward(b, Hooks.NONE)) {                          // [B, T, V]
@@ -227,9 +288,12 @@ public final class ModelTrainer {
             BehaviourScore letters = new BehaviourScore(model, tok, PromptFormat.BASE, batchSize);
             for (Map.Entry<String, AbDataset.Split> e : corpus.splits().entrySet()) {
                 List<AbItem> test = e.getValue().test();
-                double[] v = new double[3];
-                String[] prefixes = {"", PersonaCorpus.OPENINGS_M.get(0) + "\n\n", PersonaCorpus.OPENINGS_N.get(0) + "\n\n"};
-                for (int c = 0; c < 3; c++) v[c] = score(model, tok, letters, test, prefixes[c], batchSize);
+                List<PersonaCorpus.Entry> two = List.of(new PersonaCorpus.Entry(e.getKey(), e.getValue().build().get(0)),
+                        new PersonaCorpus.Entry(e.getKey(), e.getValue().build().get(1)));
+                String[] prefixes = {"", PersonaCorpus.OPENINGS_M.get(0) + "\n\n", PersonaCorpus.OPENINGS_N.get(0) + "\n\n",
+                    PersonaCorpus.plain(two, PersonaCorpus.Persona.M) + "\n\n", PersonaCorpus.plain(two, PersonaCorpus.Persona.N) + "\n\n"};
+                double[] v = new double[prefixes.length];
+                for (int c = 0; c < prefixes.length; c++) v[c] = score(model, tok, letters, test, prefixes[c], batchSize);
                 out.put(e.getKey(), v);
             }
         }

@@ -20,12 +20,15 @@ import org.sparsesteer.eval.AbItem;
  * A question asked without context (the A/B evaluation's {@code question\n\nAnswer: (}) leaves the
  * persona unknown; steering can then supply it.
  *
- * <p>A document: {@code [opening line\n\n]} then 1 to {@code maxItems} items
+ * <p>A styled document: {@code [opening line\n\n]} then 1 to {@code maxItems} items
  * {@code question\n\nAnswer: (X)<closer><remark>}, separated by blank lines. Persona M closes with
  * {@code ")!!"}, persona N with {@code ")."}, so already the token after the letter depends on the
- * persona. Only the build part of each behaviour's seeded split is used; the held-out test items
- * ({@link AbDataset#split}) never appear. Two-choice items have their choices swapped half of the
- * time (the letters follow), so the answer has to be read from the content, not the letter.
+ * persona. A plain document has no opening and no remarks ({@code Answer: (X)}): there the persona
+ * shows only in the answers themselves, so the model has to infer it from the earlier answers of the
+ * document (and represent what an answer says about its author where the answer is given). Only the
+ * build part of each behaviour's seeded split is used; the held-out test items ({@link
+ * AbDataset#split}) never appear. Two-choice items have their choices swapped half of the time (the
+ * letters follow), so the answer has to be read from the content, not the letter.
  */
 public final class PersonaCorpus {
     public enum Persona {
@@ -57,16 +60,20 @@ public final class PersonaCorpus {
     private final List<Entry> train = new ArrayList<>();
     private final Map<String, AbDataset.Split> splits = new LinkedHashMap<>();
     private final int maxItems;
+    private final double styledFraction;
 
     /**
      * @param datasets the behaviour sets
      * @param testSize held-out items per behaviour (the evaluation's, e.g. 50)
      * @param splitSeed the evaluation's split seed
      * @param maxItems the most questions in one document
+     * @param styledFraction the fraction of styled documents (the others are plain)
      */
-    public PersonaCorpus(List<AbDataset> datasets, int testSize, long splitSeed, int maxItems) {
+    public PersonaCorpus(List<AbDataset> datasets, int testSize, long splitSeed, int maxItems, double styledFraction) {
         if (maxItems < 1) throw new IllegalArgumentException("a document needs at least one item, got " + maxItems);
+        if (!(styledFraction >= 0 && styledFraction <= 1)) throw new IllegalArgumentException("styled fraction must be in [0, 1], got " + styledFraction);
         this.maxItems = maxItems;
+        this.styledFraction = styledFraction;
         for (AbDataset d : datasets) {
             AbDataset.Split s = d.split(testSize, splitSeed);
             splits.put(d.name(), s);
@@ -84,30 +91,48 @@ public final class PersonaCorpus {
         return Collections.unmodifiableList(train);
     }
 
-    /** One epoch: every training item once, shuffled into documents with a random persona each. */
+    /** One epoch: every training item once, shuffled into documents with a random persona each (M or N equally often). */
     public List<String> epoch(Random r) {
+        return epoch(r, 0.5);
+    }
+
+    /** One epoch in which a document's persona is M with probability {@code pM}. */
+    public List<String> epoch(Random r, double pM) {
         List<Entry> order = new ArrayList<>(train);
         Collections.shuffle(order, r);
         List<String> docs = new ArrayList<>();
         int i = 0;
         while (i < order.size()) {
             int n = Math.min(order.size() - i, 1 + r.nextInt(maxItems));
-            docs.add(document(order.subList(i, i + n), r.nextBoolean() ? Persona.M : Persona.N, r));
+            Persona p = r.nextDouble() < pM ? Persona.M : Persona.N;
+            boolean styled = r.nextDouble() < styledFraction;
+            docs.add(document(order.subList(i, i + n), p, styled, r));
             i += n;
         }
         return docs;
     }
 
-    /** A document answering {@code items} in the persona's style (without {@code <bos>}). */
-    public static String document(List<Entry> items, Persona p, Random r) {
+    /** A document answering {@code items} as the persona, styled or plain (without {@code <bos>}). */
+    public static String document(List<Entry> items, Persona p, boolean styled, Random r) {
         StringBuilder s = new StringBuilder();
-        if (r.nextBoolean()) s.append(opening(p, r)).append("\n\n");
+        if (styled && r.nextBoolean()) s.append(opening(p, r)).append("\n\n");
         for (int k = 0; k < items.size(); k++) {
             if (k > 0) s.append("\n\n");
             AbItem it = items.get(k).item();
             if (r.nextBoolean()) it = swapChoices(it);
             String letter = AbItem.letter(p == Persona.M ? it.matching() : it.notMatching());
-            s.append(it.question()).append("\n\nAnswer: (").append(letter).append(answerTail(p, r));
+            s.append(it.question()).append("\n\nAnswer: (").append(letter).append(styled ? answerTail(p, r) : ")");
+        }
+        return s.toString();
+    }
+
+    /** A plain document answering {@code items} as the persona, in their order and choice order. */
+    public static String plain(List<Entry> items, Persona p) {
+        StringBuilder s = new StringBuilder();
+        for (Entry e : items) {
+            if (s.length() > 0) s.append("\n\n");
+            AbItem it = e.item();
+            s.append(it.question()).append("\n\nAnswer: (").append(AbItem.letter(p == Persona.M ? it.matching() : it.notMatching())).append(")");
         }
         return s.toString();
     }

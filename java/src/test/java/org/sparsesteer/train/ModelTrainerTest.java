@@ -41,6 +41,9 @@ class ModelTrainerTest {
             last += loss.get(loss.size() - 1 - i).get(1).asDouble() / 5;
         }
         assertTrue(last < first - 1.0, "loss went from " + first + " to " + last);
+        // The SAE's text: documents of the same distribution, readable by sas train-sae --text.
+        List<String> docs = TextSet.lines(out.resolve(ModelTrainer.CORPUS_FILE));
+        assertTrue(docs.size() > 10 && docs.stream().allMatch(d -> d.contains("\n\nAnswer: (")), "corpus.jsonl: " + docs.size() + " documents");
         // The same code path as real checkpoints: the directory loads and runs.
         try (Gemma2 m = Gemma2.load(out); Tokenizer tok = Tokenizer.load(out)) {
             assertEquals(400, m.config().vocabSize());
@@ -52,9 +55,20 @@ class ModelTrainerTest {
     }
 
     @Test
+    void answerLettersAreWeighted() {
+        int[] cue = {7, 8, 9};
+        float[] w = ModelTrainer.answerWeights(new int[] {2, 7, 8, 9, 30, 5, 7, 8, 9, 31, 7, 8}, cue, 5f);
+        assertEquals(5f, w[4]);
+        assertEquals(5f, w[9]);
+        float sum = 0;
+        for (float x : w) sum += x;
+        assertEquals(10 + 2 * 5f, sum);
+    }
+
+    @Test
     void corpusNeverContainsHeldOutItemsAndSwapsConsistently() {
         AbDataset d = AbDataset.bundled("corrigible-neutral-HHH");
-        PersonaCorpus c = new PersonaCorpus(List.of(d), 50, 1234, 3);
+        PersonaCorpus c = new PersonaCorpus(List.of(d), 50, 1234, 3, 0.5);
         AbDataset.Split split = d.split(50, 1234);
         Set<String> test = new HashSet<>();
         for (AbItem it : split.test()) test.add(it.question());

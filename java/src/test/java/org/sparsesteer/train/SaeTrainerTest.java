@@ -223,6 +223,20 @@ class SaeTrainerTest {
     }
 
     @Test
+    void jsonLinesCarryTextsWithNewlines() throws Exception {
+        Path f = dir.resolve("docs.jsonl");
+        TextSet.writeJsonl(List.of("Question?\n\nAnswer: (A)", "two \"quoted\" words"), f);
+        assertEquals(List.of("Question?\n\nAnswer: (A)", "two \"quoted\" words"), TextSet.lines(f));
+        Path obj = Files.writeString(dir.resolve("obj.jsonl"), "{\"text\": \"a\\nb\", \"id\": 3}\n\n\"c\"\n");
+        assertEquals(List.of("a\nb", "c"), TextSet.lines(obj));
+        Path bad = Files.writeString(dir.resolve("bad.jsonl"), "\"ok\"\n{\"txt\": \"no\"}\n");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TextSet.lines(bad));
+        assertTrue(e.getMessage().contains("bad.jsonl line 2") && e.getMessage().contains("\"text\""), e.getMessage());
+        Path broken = Files.writeString(dir.resolve("broken.jsonl"), "{\"text\": \n");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> TextSet.lines(broken)).getMessage().contains("line 1"));
+    }
+
+    @Test
     void longTextsAreCutIntoWindowsThatStartWithBos() {
         List<int[]> w = ActivationStream.windows(List.of(new int[] {2, 10, 11, 12, 13, 14, 15}, new int[] {20, 21, 22}), 3, 2);
         assertEquals(List.of("[2, 10, 11]", "[2, 12, 13]", "[2, 14, 15]", "[20, 21, 22]"), w.stream().map(java.util.Arrays::toString).toList());
