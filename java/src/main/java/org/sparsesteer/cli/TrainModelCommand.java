@@ -34,6 +34,7 @@ final class TrainModelCommand implements Callable<Integer> {
     @Option(names = "--warmup", paramLabel = "N", description = "Warm-up steps (default: ${DEFAULT-VALUE}).") int warmup = D.warmup();
     @Option(names = "--weight-decay", paramLabel = "X", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).") double wd = D.weightDecay();
     @Option(names = "--answer-weight", paramLabel = "W", description = "Loss weight of the answer letters (default: ${DEFAULT-VALUE}).") double answerWeight = D.answerWeight();
+    @Option(names = "--closer-weight", paramLabel = "W", description = "Loss weight of the token after each answer letter, the persona's closing bracket (default: ${DEFAULT-VALUE}).") double closerWeight = D.closerWeight();
     @Option(names = "--curriculum", paramLabel = "F", description = "Fraction of the steps over which p(persona M) falls from 1 to 0.5; 0 = balanced throughout (default: ${DEFAULT-VALUE}).") double curriculum = D.curriculum();
     @Option(names = "--seed", paramLabel = "S", description = "Seed of documents, tokenizer and weights (default: ${DEFAULT-VALUE}).") long seed = D.seed();
     @Option(names = "--split-seed", paramLabel = "S", description = "Seed of the build/test split, as sas eval's --seed (default: ${DEFAULT-VALUE}).") long splitSeed = D.splitSeed();
@@ -55,7 +56,7 @@ final class TrainModelCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("--store must be float32, bfloat16 or float16, got '" + store + "'");
         };
         ModelTrainer.Options o = new ModelTrainer.Options(vocab, hidden, intermediate, layers, heads, kvHeads, headDim, window, seqLen, batch,
-                steps, lr, D.minLrFraction(), warmup, wd, D.initStd(), D.clipNorm(), answerWeight, curriculum, seed, testSize, splitSeed, maxItems, styled, threads, evalEvery,
+                steps, lr, D.minLrFraction(), warmup, wd, D.initStd(), D.clipNorm(), answerWeight, closerWeight, curriculum, seed, testSize, splitSeed, maxItems, styled, threads, evalEvery,
                 saveEvery, behaviours, storeAs);
         ModelTrainer.Result r;
         double[] avg = {Double.NaN};

@@ -85,8 +85,12 @@ public final class LambdaSweep {
                 sas.write(vectorDir.resolve(d.name() + ".sas.safetensors"));
                 caa.write(vectorDir.resolve(d.name() + ".caa.safetensors"));
             }
-            vectors.put(d.name(), Map.of("sas_features", sas.size(), "s_pos", sas.metadata().get("s_pos"), "s_neg", sas.metadata().get("s_neg"),
-                    "build_items", split.build().size()));
+            Map<String, Object> vi = new LinkedHashMap<>();
+            vi.put("build_items", split.build().size());
+            vi.put("s_pos", Integer.parseInt(sas.metadata().get("s_pos")));
+            vi.put("s_neg", Integer.parseInt(sas.metadata().get("s_neg")));
+            vi.put("sas_features", sas.size());
+            vectors.put(d.name(), vi);
             for (String method : new String[] {"sas", "caa"}) {
                 for (double lambda : cfg.scales()) {
                     SparseSteerHook sh = method.equals("sas") ? new SparseSteerHook(sae, sas, lambda, Positions.ALL, SparseSteerHook.Mode.FUSED) : null;

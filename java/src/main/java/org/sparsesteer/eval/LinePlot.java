@@ -41,6 +41,13 @@ public final class LinePlot {
         return this;
     }
 
+    /** The smallest step of 1, 2 or 5 × 10^k that is at least {@code raw}. */
+    static double niceStep(double raw) {
+        double p = Math.pow(10, Math.floor(Math.log10(raw)));
+        for (double m : new double[] {1, 2, 5, 10}) if (m * p >= raw - 1e-12 * p) return m * p;
+        return 10 * p;
+    }
+
     public void write(Path png) throws IOException {
         System.setProperty("java.awt.headless", "true");
         int w = 900, h = 560, left = 80, right = 250, top = 50, bottom = 60;
@@ -62,16 +69,24 @@ public final class LinePlot {
         java.util.function.DoubleUnaryOperator px = v -> left + (v - fx0) / (fx1 - fx0) * pw;
         java.util.function.DoubleUnaryOperator py = v -> top + ph - (v - fy0) / (fy1 - fy0) * ph;
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
-        // grid and ticks
+        // grid and ticks: y in fifths of the range, x at round numbers (steps of 1, 2 or 5 × 10^k)
         for (int i = 0; i <= 5; i++) {
-            double yv = y0 + (y1 - y0) * i / 5, xv = x0 + (x1 - x0) * i / 5;
-            int yy = (int) py.applyAsDouble(yv), xx = (int) px.applyAsDouble(xv);
+            double yv = y0 + (y1 - y0) * i / 5;
+            int yy = (int) py.applyAsDouble(yv);
             g.setColor(new Color(0xE6E6E6));
             g.drawLine(left, yy, left + pw, yy);
+            g.setColor(Color.DARK_GRAY);
+            g.drawString(String.format(java.util.Locale.ROOT, "%.2f", yv), left - 45, yy + 5);
+        }
+        double step = niceStep((x1 - x0) / 8);
+        for (double xv = Math.ceil(x0 / step - 1e-9) * step; xv <= x1 + 1e-9 * step; xv += step) {
+            int xx = (int) px.applyAsDouble(xv);
+            g.setColor(new Color(0xE6E6E6));
             g.drawLine(xx, top, xx, top + ph);
             g.setColor(Color.DARK_GRAY);
-            g.drawString(String.format("%.2f", yv), left - 45, yy + 5);
-            g.drawString(String.format("%.1f", xv), xx - 12, top + ph + 20);
+            String label = Math.abs(xv - Math.rint(xv)) < 1e-9 * step ? String.format(java.util.Locale.ROOT, "%.0f", xv)
+                    : String.format(java.util.Locale.ROOT, "%.2g", xv);
+            g.drawString(label, xx - 4 * label.length(), top + ph + 20);
         }
         g.setColor(Color.BLACK);
         g.drawRect(left, top, pw, ph);

@@ -50,7 +50,7 @@ public final class ModelTrainer {
     public record Options(
             int vocabSize, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim, int slidingWindow,
             int seqLen, int batchSize, int steps, double lr, double minLrFraction, int warmup, double weightDecay, double initStd,
-            double clipNorm, double answerWeight, double curriculum, long seed, int testSize, long splitSeed, int maxItems, double styledFraction, int threads, int evalEvery,
+            double clipNorm, double answerWeight, double closerWeight, double curriculum, long seed, int testSize, long splitSeed, int maxItems, double styledFraction, int threads, int evalEvery,
             int saveEvery, List<String> behaviours, ScalarType storeAs) {
         public Options {
             if (steps < 1) throw new IllegalArgumentException("steps must be >= 1, got " + steps);
@@ -59,12 +59,13 @@ public final class ModelTrainer {
             if (!(lr > 0)) throw new IllegalArgumentException("learning rate must be > 0, got " + lr);
             if (behaviours.isEmpty()) throw new IllegalArgumentException("no behaviours to train on");
             if (!(answerWeight > 0)) throw new IllegalArgumentException("answer weight must be > 0, got " + answerWeight);
+            if (!(closerWeight > 0)) throw new IllegalArgumentException("closer weight must be > 0, got " + closerWeight);
             behaviours = List.copyOf(behaviours);
         }
 
         /** The demo model's settings. */
         public static Options demo() {
-            return new Options(2048, 128, 512, 6, 4, 2, 32, 256, 256, 16, 3000, 3e-3, 0.1, 200, 0.1, 0.02, 1.0, 8.0, 0.3, 7, 50, 1234, 4, 0.5, 1,
+            return new Options(2048, 128, 512, 4, 4, 2, 32, 256, 256, 16, 2600, 3e-3, 0.1, 200, 0.1, 0.02, 1.0, 8.0, 8.0, 0.3, 7, 50, 1234, 3, 0.7, 1,
                     250, 500, AbDataset.BUNDLED, ScalarType.Float);
         }
     }
@@ -158,7 +159,7 @@ public final class ModelTrainer {
                         List<int[]> batch = new ArrayList<>(pending.subList(0, o.batchSize()));
                         pending.subList(0, o.batchSize()).clear();
                         List<float[]> weights = new ArrayList<>();
-                        for (int[] row : batch) weights.add(answerWeights(row, answerCue, (float) o.answerWeight()));
+                        for (int[] row : batch) weights.add(answerWeights(row, answerCue, (float) o.answerWeight(), (float) o.closerWeight()));
                         double lr = lrAt(step);
                         opt.param_groups().get(0).options().set_lr(lr);
                         double loss;
@@ -227,17 +228,21 @@ public final class ModelTrainer {
 
     /**
      * Per token of a document, the weight of predicting it: {@code answerWeight} for an answer letter
-     * (the token after {@code "\n\nAnswer: ("}), 1 for every other token. The answers are a few
-     * tokens among many question tokens; weighting them makes the model learn to answer (and the
-     * persona rule) in far fewer steps.
+     * (the token after {@code "\n\nAnswer: ("}), {@code closerWeight} for the token after the letter
+     * (the persona's closing bracket), 1 for every other token. The answers are a few tokens among many question
+     * tokens; weighting them makes the model learn to answer by persona, and to tell the persona
+     * from an answer (which closer follows the letter), in far fewer steps.
      */
-    static float[] answerWeights(int[] ids, int[] cue, float answerWeight) {
+    static float[] answerWeights(int[] ids, int[] cue, float answerWeight, float closerWeight) {
         float[] w = new float[ids.length];
         java.util.Arrays.fill(w, 1f);
         for (int i = cue.length; i < ids.length; i++) {
             boolean match = true;
             for (int k = 0; k < cue.length && match; k++) match = ids[i - cue.length + k] == cue[k];
-            if (match) w[i] = answerWeight;
+            if (match) {
+                w[i] = answerWeight;
+                if (i + 1 < ids.length) w[i + 1] = closerWeight;
+            }
         }
         return w;
     }
