@@ -57,12 +57,16 @@ class ModelTrainerTest {
     @Test
     void answerLettersAreWeighted() {
         int[] cue = {7, 8, 9};
-        float[] w = ModelTrainer.answerWeights(new int[] {2, 7, 8, 9, 30, 5, 7, 8, 9, 31, 7, 8}, cue, 5f);
+        // Letters at 4 and 10, their closers at 5 and 11 (the last letter's closer is cut off).
+        float[] w = ModelTrainer.answerWeights(new int[] {2, 7, 8, 9, 30, 5, 6, 7, 8, 9, 31, 4, 7, 8, 9, 32}, cue, 5f, 3f);
         assertEquals(5f, w[4]);
-        assertEquals(5f, w[9]);
+        assertEquals(3f, w[5]);
+        assertEquals(5f, w[10]);
+        assertEquals(3f, w[11]);
+        assertEquals(5f, w[15]);
         float sum = 0;
         for (float x : w) sum += x;
-        assertEquals(10 + 2 * 5f, sum);
+        assertEquals(11 + 3 * 5f + 2 * 3f, sum);
     }
 
     @Test
