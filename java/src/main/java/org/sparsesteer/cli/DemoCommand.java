@@ -20,7 +20,7 @@ import picocli.CommandLine.Option;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {"SAS on the embedded demo model: a small Gemma 2 and its SAE, both trained by this project (no download, no GPU). "
-                + "Builds SAS and dense CAA vectors for two behaviours from their build splits, sweeps the steering scale on the 50 "
+                + "Builds SAS and dense CAA vectors for three behaviours from their build splits, sweeps the steering scale on the 50 "
                 + "held-out test items of each, prints the behaviour score per scale, writes results.json, results.csv, plot.png and "
                 + "the vectors into --out, and answers one held-out question steered both ways.",
             "Exits with 1 when the SAS score does not rise monotonically with the scale on every behaviour."})
@@ -31,8 +31,16 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "sas-demo", paramLabel = "DIR", description = "Output directory (default: ./${DEFAULT-VALUE}).")
     Path out;
 
-    @Option(names = "--scales", split = ",", paramLabel = "L", description = "Scales to sweep (default: -8,-6,-4,-2,0,2,4,6,8; --quick: -8,-4,0,4,8).")
+    @Option(names = "--scales", split = ",", paramLabel = "L", description = "Scales to sweep (default: -1 to 1 in steps of 0.25; --quick: steps of 0.5).")
     double[] scales;
+
+    @Option(names = "--tau", paramLabel = "T", description = "SAS activation-frequency threshold (default: " + Demo.TAU + ").")
+    Double tau;
+
+    @Option(names = "--behaviours", split = ",", paramLabel = "NAME",
+            description = "Bundled behaviour sets to steer (default: myopic-reward,coordinate-other-ais,corrigible-neutral-HHH; also "
+                    + "power-seeking-inclination, survival-instinct).")
+    List<String> behaviours;
 
     @Option(names = "--threads", defaultValue = "1", paramLabel = "N",
             description = "libtorch threads; the demo model is small enough that one is fastest (default: ${DEFAULT-VALUE}).")
@@ -44,6 +52,16 @@ final class DemoCommand implements Callable<Integer> {
         if (threads > 0) torch.set_num_threads(threads);
         Demo.Config cfg = quick ? Demo.Config.quick() : Demo.Config.standard();
         if (scales != null) cfg = cfg.withScales(scales);
+        if (tau != null) {
+            if (!(tau > 0 && tau <= 1)) throw new IllegalArgumentException("--tau must be in (0, 1], got " + tau);
+            cfg = cfg.withTau(tau);
+        }
+        if (behaviours != null) {
+            for (String b : behaviours) {
+                if (!AbDataset.BUNDLED.contains(b)) throw new IllegalArgumentException("--behaviours: unknown behaviour '" + b + "'; bundled: " + AbDataset.BUNDLED);
+            }
+            cfg = cfg.withBehaviours(behaviours);
+        }
         Files.createDirectories(out);
         Path tmp = Files.createTempDirectory("sas-demo");
         try {
@@ -61,6 +79,8 @@ final class DemoCommand implements Callable<Integer> {
                 try (ProgressBar bar = new ProgressBar("sweeping", LambdaSweep.units(ds, sc))) {
                     r = LambdaSweep.run(model, sae, tok, ds, sc, out, what -> bar.step());
                 }
+                r.info().put("model", "embedded: " + Demo.RESOURCES + "model/");
+                r.info().put("sae", "embedded: " + Demo.RESOURCES + "sae/");   // not the temporary copy
                 LambdaSweep.write(r, out);
                 System.out.println("Behaviour score on held-out items (mean p(behaviour's answer) / (p(A) + p(B)); 0.5 = no preference):");
                 System.out.print(LambdaSweep.table(r));

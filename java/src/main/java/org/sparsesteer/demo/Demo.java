@@ -36,26 +36,43 @@ import org.sparsesteer.steer.SteeringVector;
  */
 public final class Demo {
     static final String ROOT = "/org/sparsesteer/demo/";
+    /** Where the demo's artifacts live on the classpath (and in the source tree under src/main/resources). */
+    public static final String RESOURCES = ROOT.substring(1);
     static final List<String> MODEL_FILES = List.of("config.json", "model.safetensors", "tokenizer.json");
     static final List<String> SAE_FILES = List.of("cfg.json", "sae_weights.safetensors");
 
     /** What the demo runs. */
+    /**
+     * The SAS threshold of the demo: a feature enters S+ (S−) when it is active on at least this
+     * fraction of the positive (negative) answers. Below the library's default 0.5: see the demo
+     * README (resources, org/sparsesteer/demo/README.md) for what 0.5 gives with this small SAE.
+     */
+    public static final double TAU = 0.2;
+
     public record Config(List<String> behaviours, double[] scales, int testSize, long seed, double tau, int topK, int batchSize,
                          int neutralTexts, int maxNewTokens) {
         /** {@code sas demo}. */
         public static Config standard() {
-            return new Config(List.of("myopic-reward", "coordinate-other-ais"), new double[] {-8, -6, -4, -2, 0, 2, 4, 6, 8}, 50, 1234, 0.5,
-                    0, 16, 4, 24);
+            return new Config(List.of("myopic-reward", "coordinate-other-ais", "corrigible-neutral-HHH"),
+                    new double[] {-1, -0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75, 1}, 50, 1234, TAU, 0, 16, 4, 24);
         }
 
-        /** {@code sas demo --quick}: the same vectors and test items, fewer scales. */
+        /** {@code sas demo --quick}: the same vectors and test items, every other scale. */
         public static Config quick() {
             Config s = standard();
-            return new Config(s.behaviours(), new double[] {-8, -4, 0, 4, 8}, s.testSize(), s.seed(), s.tau(), s.topK(), s.batchSize(),
+            return new Config(s.behaviours(), new double[] {-1, -0.5, 0, 0.5, 1}, s.testSize(), s.seed(), s.tau(), s.topK(), s.batchSize(),
                     2, 16);
         }
 
         public Config withScales(double[] scales) {
+            return new Config(behaviours, scales, testSize, seed, tau, topK, batchSize, neutralTexts, maxNewTokens);
+        }
+
+        public Config withTau(double tau) {
+            return new Config(behaviours, scales, testSize, seed, tau, topK, batchSize, neutralTexts, maxNewTokens);
+        }
+
+        public Config withBehaviours(List<String> behaviours) {
             return new Config(behaviours, scales, testSize, seed, tau, topK, batchSize, neutralTexts, maxNewTokens);
         }
 

@@ -65,7 +65,7 @@ public final class ModelTrainer {
 
         /** The demo model's settings. */
         public static Options demo() {
-            return new Options(2048, 128, 512, 4, 4, 2, 32, 256, 256, 16, 2600, 3e-3, 0.1, 200, 0.1, 0.02, 1.0, 8.0, 8.0, 0.3, 7, 50, 1234, 3, 0.7, 1,
+            return new Options(2048, 128, 512, 4, 4, 2, 32, 256, 256, 16, 2000, 3e-3, 0.1, 200, 0.1, 0.02, 1.0, 1.0, 4.0, 0.0, 7, 50, 1234, 3, 1.0, 1,
                     250, 500, AbDataset.BUNDLED, ScalarType.Float);
         }
     }

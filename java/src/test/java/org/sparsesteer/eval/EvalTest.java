@@ -60,6 +60,15 @@ class EvalTest {
     }
 
     @Test
+    void plotTicksAreRoundNumbers() {
+        assertEquals(2.0, LinePlot.niceStep(16.0 / 8), 1e-12);   // λ from -8 to 8: ticks every 2
+        assertEquals(0.5, LinePlot.niceStep(0.3), 1e-12);
+        assertEquals(5.0, LinePlot.niceStep(2.6), 1e-12);
+        assertEquals(0.01, LinePlot.niceStep(0.01), 1e-15);
+        assertEquals(100.0, LinePlot.niceStep(51), 1e-9);
+    }
+
+    @Test
     void splitIsDeterministicAndDisjoint() {
         AbDataset d = AbDataset.read(dataset);
         AbDataset.Split a = d.split(10, 7), b = d.split(10, 7), c = d.split(10, 8);
