@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# One bounded GPU session: build with CUDA, run the native tests (CUDA vs the CPU twins), time the
+# kernels (sas_bench) and the PyTorch composites doing the same jobs (torch_baseline.py).
+#
+#   bash native/gpu-check.sh          # from the repository root; results under $OUT (default ./gpu-out)
+#
+# Lent GPU time is short and a killed step returns nothing, so every step runs under `timeout`
+# against one deadline (GPU_CHECK_BUDGET_S, default 400 s), a failing step never stops the later ones
+# (each exit code lands in $OUT/summary.txt), and time is kept back for the torch baseline.
+# Worst case is about BUDGET + 60 s. Needs nvcc, CMake >= 3.25, a C++17 compiler; torch is optional.
+set -euo pipefail
+
+OUT="${OUT:-./gpu-out}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+BUDGET="${GPU_CHECK_BUDGET_S:-400}"
+TORCH_RESERVE=120  # seconds kept for torch_baseline.py (its --max-seconds is 25 s less: import + CUDA init)
+PY="${PYTHON:-python3}"
+BUILD=build-gpu
+JOBS="${GPU_CHECK_JOBS:-16}"  # the lent machines have 16 cores; lower it for a trial run elsewhere
+BENCH="$BUILD/native/bench/sas_bench"
+SECONDS=0
+: >"$OUT/summary.txt"
+
+note() { echo "$*" | tee -a "$OUT/summary.txt"; }
+# Seconds a step may take: its own cap, less what must stay for the steps after it (never below 0).
+allow() {
+  local cap=$1 left=$((BUDGET - SECONDS - $2))
+  ((left < cap)) && cap=$left
+  ((cap < 0)) && cap=0
+  echo "$cap"
+}
+# run NAME CAP KEEP LOG CMD...: runs CMD under timeout, output to the terminal and LOG; records rc (124 = timed out).
+run() {
+  local name=$1 t; t=$(allow "$2" "$3"); local log=$4; shift 4
+  if ((t < 5)); then note "$name: skipped (no time left, ${SECONDS}s used)"; return 0; fi
+  local rc=0 t0=$SECONDS
+  timeout -k 10 "$t" "$@" 2>&1 | tee "$log" || rc=$?
+  note "$name: rc=$rc ($((SECONDS - t0))s, limit ${t}s)"
+  return 0
+}
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown) $(git status --porcelain 2>/dev/null | wc -l) changed files"
+  echo "host: $(uname -srm), $(nproc) cores"
+  command -v nvcc >/dev/null && nvcc --version | tail -2
+  cmake --version | head -1 || true
+  "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.is_available())' 2>&1 || true
+} >"$OUT/env.txt"
+if command -v nvidia-smi >/dev/null; then nvidia-smi >"$OUT/gpu.txt" 2>&1 || true; else echo "no nvidia-smi" >"$OUT/gpu.txt"; fi
+cat "$OUT/env.txt" "$OUT/gpu.txt"
+
+# 1. Build. SAS_CUDA=ON fails loudly without nvcc; SAS_BUILD_TESTS (default ON) brings ctest + sas_bench.
+# Default architectures (sm_80/86/89/90 + PTX), so this is the same build CI compiles.
+rm -rf "$BUILD"
+run configure 120 "$TORCH_RESERVE" "$OUT/configure.txt" \
+  cmake -S . -B "$BUILD" -DSAS_CUDA=ON -DSAS_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Release
+run build 240 "$TORCH_RESERVE" "$OUT/build.txt" cmake --build "$BUILD" -j "$JOBS"
+
+if [[ -x "$BENCH" ]]; then
+  # 2. Tests: with a GPU present each kernel also runs on CUDA and is compared with its CPU twin.
+  # -V keeps the passing tests' lines too: they say how many CUDA cases ran (or "not run").
+  run ctest 120 "$TORCH_RESERVE" "$OUT/ctest.txt" ctest --test-dir "$BUILD" --output-on-failure -V
+  # 3. sas_bench: the default set first (d=2304, m=16k/64k), short adaptive repeats (3..50 runs, 20 ms).
+  run bench-quick 60 "$TORCH_RESERVE" "$OUT/sas_bench-cuda-quick.txt" \
+    "$BENCH" --device cuda --min-ms 20 --csv "$OUT/sas_bench-cuda-quick.csv"
+  # The --full grid, one (m, d) per process: sas_bench writes its CSV only at the end, so a timeout
+  # loses one part, not the grid. Small m first; top-k (independent of d) with the first d only.
+  mkdir -p "$OUT/sas_bench-parts"
+  for m in 16384 65536 262144 1048576; do
+    for d in 2304 3584; do
+      kernels=encode,sparse,topk,subset,inject,pack,fused
+      [[ $d == 3584 ]] && kernels=encode,sparse,subset,inject,pack,fused
+      run "bench-full d=$d m=$m" 150 "$TORCH_RESERVE" "$OUT/sas_bench-parts/d$d-m$m.txt" \
+        "$BENCH" --device cuda --full --d "$d" --m "$m" --kernels "$kernels" --min-ms 20 \
+        --csv "$OUT/sas_bench-parts/d$d-m$m.csv"
+    done
+  done
+  # One CSV for the whole grid: the parts' rows under one header (each part measured its own peak).
+  shopt -s nullglob
+  parts=("$OUT"/sas_bench-parts/*.csv)
+  if ((${#parts[@]})); then awk 'FNR == 1 && NR != 1 { next } { print }' "${parts[@]}" >"$OUT/sas_bench-cuda.csv"; fi
+else
+  note "build failed: no $BENCH (see build.txt); ctest and sas_bench skipped"
+fi
+
+# 4. The PyTorch composites on the same grid; allowed to run past the deadline by up to 60 s.
+torch_t=$((BUDGET - SECONDS)); ((torch_t > TORCH_RESERVE)) && torch_t=$TORCH_RESERVE; ((torch_t < 60)) && torch_t=60
+if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  BUDGET=$((SECONDS + torch_t))
+  run torch-baseline "$torch_t" 0 "$OUT/torch-baseline.txt" \
+    "$PY" native/bench/torch_baseline.py --device cuda --max-seconds $((torch_t - 25)) --csv "$OUT/torch-baseline.csv"
+else
+  note "torch-baseline: skipped (no torch with CUDA for $PY)"
+fi
+
+echo
+echo "== summary (${SECONDS}s) =="
+cat "$OUT/summary.txt"
+grep -hE "passed, [0-9]+ failed|not run|tests passed|tests failed" "$OUT/ctest.txt" 2>/dev/null || true
+for f in "$OUT"/sas_bench-cuda.csv "$OUT"/torch-baseline.csv; do
+  [[ -f $f ]] && echo "$(basename "$f"): $(($(wc -l <"$f") - 1)) rows"
+done
+echo "results in $OUT"
