@@ -14,7 +14,9 @@ OUT="${OUT:-./gpu-out}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 BUDGET="${GPU_CHECK_BUDGET_S:-400}"
-TORCH_RESERVE=120  # seconds kept for torch_baseline.py (its --max-seconds is 25 s less: import + CUDA init)
+TORCH_RESERVE="${GPU_CHECK_TORCH_RESERVE:-120}"  # seconds kept for torch_baseline.py (--max-seconds is 25 s less)
+GRID_DS="${GPU_CHECK_DS:-2304 3584}"             # d values of the --full grid
+WITH_TORCH="${GPU_CHECK_TORCH:-1}"               # 0 skips the PyTorch baseline (a quicker trial run)
 PY="${PYTHON:-python3}"
 BUILD=build-gpu
 JOBS="${GPU_CHECK_JOBS:-16}"  # the lent machines have 16 cores; lower it for a trial run elsewhere
@@ -62,6 +64,26 @@ if [[ -x "$BENCH" ]]; then
   # 2. Tests: with a GPU present each kernel also runs on CUDA and is compared with its CPU twin.
   # -V keeps the passing tests' lines too: they say how many CUDA cases ran (or "not run").
   run ctest 120 "$TORCH_RESERVE" "$OUT/ctest.txt" ctest --test-dir "$BUILD" --output-on-failure -V
+  # 2b. compute-sanitizer memcheck over the test executables (out-of-bounds and misaligned accesses
+  # the comparisons could miss); each executable separately, so a timeout loses only the rest.
+  if command -v compute-sanitizer >/dev/null; then
+    run memcheck 90 "$((TORCH_RESERVE + 30))" "$OUT/memcheck.txt" bash -c '
+      rc=0
+      for t in "$0"/native/tests/test_*; do
+        [[ -x $t && -f $t ]] || continue
+        echo "== $t"
+        log="$1/memcheck-$(basename "$t").txt"
+        if ! compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 "$t" >"$log" 2>&1; then
+          # A test that never calls CUDA (test_convert) is not instrumented, and the sanitizer says so.
+          if grep -q "terminated before first instrumented API call" "$log"; then echo "no CUDA calls: $t"
+          else rc=1; echo "FAILED: $t"; fi
+        fi
+        grep -E "ERROR SUMMARY|^FAILED|passed|failed" "$log" | tail -4
+      done
+      exit $rc' "$BUILD" "$OUT"
+  else
+    note "memcheck: skipped (no compute-sanitizer)"
+  fi
   # 3. sas_bench: the default set first (d=2304, m=16k/64k), short adaptive repeats (3..50 runs, 20 ms).
   run bench-quick 60 "$TORCH_RESERVE" "$OUT/sas_bench-cuda-quick.txt" \
     "$BENCH" --device cuda --min-ms 20 --csv "$OUT/sas_bench-cuda-quick.csv"
@@ -69,7 +91,7 @@ if [[ -x "$BENCH" ]]; then
   # loses one part, not the grid. Small m first; top-k (independent of d) with the first d only.
   mkdir -p "$OUT/sas_bench-parts"
   for m in 16384 65536 262144 1048576; do
-    for d in 2304 3584; do
+    for d in $GRID_DS; do
       kernels=encode,sparse,topk,subset,inject,pack,fused
       [[ $d == 3584 ]] && kernels=encode,sparse,subset,inject,pack,fused
       run "bench-full d=$d m=$m" 150 "$TORCH_RESERVE" "$OUT/sas_bench-parts/d$d-m$m.txt" \
@@ -81,13 +103,23 @@ if [[ -x "$BENCH" ]]; then
   shopt -s nullglob
   parts=("$OUT"/sas_bench-parts/*.csv)
   if ((${#parts[@]})); then awk 'FNR == 1 && NR != 1 { next } { print }' "${parts[@]}" >"$OUT/sas_bench-cuda.csv"; fi
+  # Nsight Compute on one decode-sized configuration (d=2304, m=16k, n=1, s=k=64): each kernel's duration
+  # and DRAM throughput, to see where a step's time goes (clocks left alone: --clock-control none).
+  if command -v ncu >/dev/null; then
+    run ncu 60 "$TORCH_RESERVE" "$OUT/ncu.txt" ncu --clock-control none --section SpeedOfLight \
+      "$BENCH" --device cuda --m 16384 --n 1 --s 64 --kernels encode,topk,fused --reps 2 --min-ms 0
+  else
+    note "ncu: skipped (not installed)"
+  fi
 else
   note "build failed: no $BENCH (see build.txt); ctest and sas_bench skipped"
 fi
 
 # 4. The PyTorch composites on the same grid; allowed to run past the deadline by up to 60 s.
 torch_t=$((BUDGET - SECONDS)); ((torch_t > TORCH_RESERVE)) && torch_t=$TORCH_RESERVE; ((torch_t < 60)) && torch_t=60
-if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+if [[ $WITH_TORCH == 0 ]]; then
+  note "torch-baseline: skipped (GPU_CHECK_TORCH=0)"
+elif "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   BUDGET=$((SECONDS + torch_t))
   run torch-baseline "$torch_t" 0 "$OUT/torch-baseline.txt" \
     "$PY" native/bench/torch_baseline.py --device cuda --max-seconds $((torch_t - 25)) --csv "$OUT/torch-baseline.csv"
@@ -103,3 +135,5 @@ for f in "$OUT"/sas_bench-cuda.csv "$OUT"/torch-baseline.csv; do
   [[ -f $f ]] && echo "$(basename "$f"): $(($(wc -l <"$f") - 1)) rows"
 done
 echo "results in $OUT"
+# The device tool returns at most 8 files: PACK=FILE.tgz bundles everything into one.
+if [[ -n "${PACK:-}" ]]; then tar czf "$PACK" -C "$OUT" . && echo "packed into $PACK"; fi

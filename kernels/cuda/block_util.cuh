@@ -88,18 +88,31 @@ __device__ void block_topk_select(KeyOf key_of, int64_t m, int k, TopkSmem &sm) 
             if ((key & mask) == prefix) atomicAdd(&sm.hist[(key >> shift) & 0xffu], 1u);
         }
         __syncthreads();
-        if (threadIdx.x == 0) {
-            uint32_t cum = 0, dgt = 0;
-            for (int b = 255; b >= 0; --b) {
-                const uint32_t c = sm.hist[b];
-                if (cum + c >= kr) {
-                    dgt = uint32_t(b);
-                    break;
-                }
-                cum += c;
+        // Which digit holds the kr-th largest key: warp 0 scans the histogram from the top, lane L
+        // owning the 8 digits 255 - 8L ... 248 - 8L (a serial scan by one thread cost ~4 us a pass).
+        if (threadIdx.x < 32) {
+            const int lane = int(threadIdx.x);
+            uint32_t c[8], local = 0;
+#pragma unroll
+            for (int t = 0; t < 8; ++t) local += (c[t] = sm.hist[255 - 8 * lane - t]);
+            uint32_t incl = local;
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1) {
+                const uint32_t u = __shfl_up_sync(0xffffffffu, incl, o);
+                if (lane >= o) incl += u;
             }
-            sm.chosen = dgt;
-            sm.remaining = kr - cum;
+            uint32_t cum = incl - local;  // keys in the digits above this lane's
+            if (cum < kr && kr <= incl) {  // exactly one lane: the digits hold >= kr matching keys
+#pragma unroll
+                for (int t = 0; t < 8; ++t) {
+                    if (cum + c[t] >= kr) {
+                        sm.chosen = uint32_t(255 - 8 * lane - t);
+                        sm.remaining = kr - cum;
+                        break;
+                    }
+                    cum += c[t];
+                }
+            }
         }
         __syncthreads();
         prefix |= sm.chosen << shift;

@@ -1,7 +1,8 @@
 // x.W GEMM machinery for the encoders and the dense decode: out[r, j] = epi(sum_k A[r,k] W[k,j]).
-//  - n <= 16 (decode steps): a bandwidth kernel. Each block owns 128 columns of W (32 lanes x 4
-//    consecutive columns, vectorised loads, coalesced along j) and a K-range; its 8 warps split the
-//    K-range, the n A rows are staged in shared memory and every thread keeps n x 4 f32 partial sums.
+//  - n <= 16 (decode steps): a bandwidth kernel. Each block owns 32 x CPT columns of W (32 lanes x CPT
+//    consecutive columns: one 16-byte load per lane and k, coalesced along j; CPT = 8 for bf16/f16 up
+//    to 4 rows, else 4 (8-byte loads, half the registers, twice the resident warps)) and a K-range; its 8 warps split the K-range, the n A rows are staged in shared
+//    memory 256 k at a time, and every thread keeps n x CPT f32 partial sums.
 //    The warps' partials are summed in a fixed order in shared memory. When there are too few column
 //    blocks to fill the GPU, K is also split across blocks (grid.y) into an f32 workspace that a
 //    second kernel sums in a fixed order: deterministic, no atomics.
@@ -42,64 +43,113 @@ template <class TX> struct AddEpi {
     }
 };
 
-// 4 consecutive elements of a row as f32: one 16-byte (f32) or 8-byte (bf16/f16) load when aligned.
-__device__ __forceinline__ void load4_vec(const float *p, float w[4]) {
+// CPT consecutive elements of a row as f32 with one 16-byte load (the caller checked alignment).
+__device__ __forceinline__ void load_vec(const float *p, float (&w)[4]) {
     const float4 v = __ldg(reinterpret_cast<const float4 *>(p));
     w[0] = v.x;
     w[1] = v.y;
     w[2] = v.z;
     w[3] = v.w;
 }
-__device__ __forceinline__ void load4_vec(const __nv_bfloat16 *p, float w[4]) {
-    const uint2 u = __ldg(reinterpret_cast<const uint2 *>(p));
-    w[0] = __uint_as_float(u.x << 16);
-    w[1] = __uint_as_float(u.x & 0xffff0000u);
-    w[2] = __uint_as_float(u.y << 16);
-    w[3] = __uint_as_float(u.y & 0xffff0000u);
+__device__ __forceinline__ void bf16x2_to_f32(uint32_t u, float *w) {
+    w[0] = __uint_as_float(u << 16);
+    w[1] = __uint_as_float(u & 0xffff0000u);
 }
-__device__ __forceinline__ void load4_vec(const __half *p, float w[4]) {
+__device__ __forceinline__ void f16x2_to_f32(uint32_t u, float *w) {
+    __half2 h;
+    memcpy(&h, &u, 4);
+    const float2 f = __half22float2(h);
+    w[0] = f.x;
+    w[1] = f.y;
+}
+__device__ __forceinline__ void load_vec(const __nv_bfloat16 *p, float (&w)[4]) {
     const uint2 u = __ldg(reinterpret_cast<const uint2 *>(p));
-    __half2 a, b;
-    memcpy(&a, &u.x, 4);
-    memcpy(&b, &u.y, 4);
-    const float2 fa = __half22float2(a), fb = __half22float2(b);
-    w[0] = fa.x;
-    w[1] = fa.y;
-    w[2] = fb.x;
-    w[3] = fb.y;
+    bf16x2_to_f32(u.x, w);
+    bf16x2_to_f32(u.y, w + 2);
+}
+__device__ __forceinline__ void load_vec(const __nv_bfloat16 *p, float (&w)[8]) {
+    const uint4 u = __ldg(reinterpret_cast<const uint4 *>(p));
+    bf16x2_to_f32(u.x, w);
+    bf16x2_to_f32(u.y, w + 2);
+    bf16x2_to_f32(u.z, w + 4);
+    bf16x2_to_f32(u.w, w + 6);
+}
+__device__ __forceinline__ void load_vec(const __half *p, float (&w)[4]) {
+    const uint2 u = __ldg(reinterpret_cast<const uint2 *>(p));
+    f16x2_to_f32(u.x, w);
+    f16x2_to_f32(u.y, w + 2);
+}
+__device__ __forceinline__ void load_vec(const __half *p, float (&w)[8]) {
+    const uint4 u = __ldg(reinterpret_cast<const uint4 *>(p));
+    f16x2_to_f32(u.x, w);
+    f16x2_to_f32(u.y, w + 2);
+    f16x2_to_f32(u.z, w + 4);
+    f16x2_to_f32(u.w, w + 6);
 }
 
-template <class TW>
-__device__ __forceinline__ void load4(const TW *row, int64_t j0, int64_t N, bool vec_ok, float w[4]) {
-    if (vec_ok && j0 + 3 < N) {
-        load4_vec(row + j0, w);
+// The same 16-byte loads through the coherent path, for data that the same kernel writes later (the
+// read-only path behind __ldg requires the data to stay unchanged for the kernel's whole lifetime).
+__device__ __forceinline__ void load_vec_plain(const float *p, float (&w)[4]) {
+    const float4 v = *reinterpret_cast<const float4 *>(p);
+    w[0] = v.x;
+    w[1] = v.y;
+    w[2] = v.z;
+    w[3] = v.w;
+}
+__device__ __forceinline__ void load_vec_plain(const __nv_bfloat16 *p, float (&w)[8]) {
+    const uint4 u = *reinterpret_cast<const uint4 *>(p);
+    bf16x2_to_f32(u.x, w);
+    bf16x2_to_f32(u.y, w + 2);
+    bf16x2_to_f32(u.z, w + 4);
+    bf16x2_to_f32(u.w, w + 6);
+}
+__device__ __forceinline__ void load_vec_plain(const __half *p, float (&w)[8]) {
+    const uint4 u = *reinterpret_cast<const uint4 *>(p);
+    f16x2_to_f32(u.x, w);
+    f16x2_to_f32(u.y, w + 2);
+    f16x2_to_f32(u.z, w + 4);
+    f16x2_to_f32(u.w, w + 6);
+}
+
+template <int CPT, class TW>
+__device__ __forceinline__ void load_cols(const TW *row, int64_t j0, int64_t N, bool vec_ok, float (&w)[CPT]) {
+    if (vec_ok && j0 + CPT - 1 < N) {
+        load_vec(row + j0, w);
     } else {
 #pragma unroll
-        for (int c = 0; c < 4; ++c) w[c] = j0 + c < N ? to_f32(row[j0 + c]) : 0.0f;
+        for (int c = 0; c < CPT; ++c) w[c] = j0 + c < N ? to_f32(row[j0 + c]) : 0.0f;
     }
 }
 
 constexpr int kGemvWarps = 8;
 constexpr int kGemvThreads = kGemvWarps * 32;
-constexpr int kGemvCols = 32 * 4;  // columns per block
-constexpr int kGemvKC = 64;        // K rows staged per step
+constexpr int kGemvKC = 256;  // K rows of A staged in shared memory per step
+constexpr int kGemvKUnit = 64;  // split-K chunks are multiples of this
 
-template <class TA, class TW, int NR, class Epi>
+// Columns per thread: 16 bytes of W per load; 4 from 8 rows up, where 8 x 8 accumulators would halve
+// the resident warps.
+template <class TW> __host__ __device__ constexpr int gemv_cpt(int nr) {
+    return sizeof(TW) == 2 && nr <= 4 ? 8 : 4;
+}
+
+template <class TA, class TW, int NR, int CPT, class Epi>
 __global__ void __launch_bounds__(kGemvThreads)
     gemv_kernel(const TA *__restrict__ A, int64_t lda, int n, int64_t K, const TW *__restrict__ W, int64_t N,
                 int64_t kchunk, bool vec_ok, float *__restrict__ ws, Epi epi) {
+    constexpr int kCols = 32 * CPT;
     __shared__ float xs[NR][kGemvKC];
-    __shared__ float red[kGemvWarps][kGemvCols];
+    __shared__ float red[kGemvWarps][kCols];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t cb = blockIdx.x;
-    const int64_t j0 = cb * kGemvCols + lane * 4;
+    const int64_t j0 = cb * kCols + lane * CPT;
     const int64_t kbeg = int64_t(blockIdx.y) * kchunk;
     const int64_t kend = kbeg + kchunk < K ? kbeg + kchunk : K;
-    float acc[NR][4];
+    const bool fast = vec_ok && j0 + CPT - 1 < N;  // this thread's CPT columns: one aligned vector
+    float acc[NR][CPT];
 #pragma unroll
     for (int r = 0; r < NR; ++r)
 #pragma unroll
-        for (int c = 0; c < 4; ++c) acc[r][c] = 0.0f;
+        for (int c = 0; c < CPT; ++c) acc[r][c] = 0.0f;
 
     for (int64_t k0 = kbeg; k0 < kend; k0 += kGemvKC) {
         const int kc = int(kend - k0 < kGemvKC ? kend - k0 : kGemvKC);
@@ -108,18 +158,31 @@ __global__ void __launch_bounds__(kGemvThreads)
             xs[r][kk] = (r < n && kk < kc) ? to_f32(A[int64_t(r) * lda + k0 + kk]) : 0.0f;
         }
         __syncthreads();
+        // Warp w takes k = w, w + 8, ...; a full step is unrolled by 8 with no bounds checks and no
+        // branch inside (`fast` is fixed per thread), so 8 independent 16-byte loads per lane are in
+        // flight at once. (With the vector/scalar choice inside the loop the loads went out one by one:
+        // 42% of DRAM bandwidth at m = 16k, n = 1 under Nsight Compute.)
+        auto fma_rows = [&](int kk, const float (&w)[CPT]) {
 #pragma unroll
-        for (int it = 0; it < kGemvKC / kGemvWarps; ++it) {
-            const int kk = warp + it * kGemvWarps;
-            if (kk < kc) {
-                float w[4];
-                load4(W + (k0 + kk) * N, j0, N, vec_ok, w);
+            for (int r = 0; r < NR; ++r) {
+                const float xv = xs[r][kk];
 #pragma unroll
-                for (int r = 0; r < NR; ++r) {
-                    const float xv = xs[r][kk];
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) acc[r][c] += xv * w[c];
-                }
+                for (int c = 0; c < CPT; ++c) acc[r][c] += xv * w[c];
+            }
+        };
+        if (kc == kGemvKC && fast) {
+#pragma unroll 8
+            for (int it = 0; it < kGemvKC / kGemvWarps; ++it) {
+                const int kk = warp + it * kGemvWarps;
+                float w[CPT];
+                load_vec(W + (k0 + kk) * N + j0, w);
+                fma_rows(kk, w);
+            }
+        } else {
+            for (int kk = warp; kk < kc; kk += kGemvWarps) {
+                float w[CPT];
+                load_cols<CPT>(W + (k0 + kk) * N, j0, N, vec_ok, w);
+                fma_rows(kk, w);
             }
         }
         __syncthreads();
@@ -129,13 +192,13 @@ __global__ void __launch_bounds__(kGemvThreads)
     for (int r = 0; r < NR; ++r) {
         if (r >= n) break;
 #pragma unroll
-        for (int c = 0; c < 4; ++c) red[warp][lane * 4 + c] = acc[r][c];
+        for (int c = 0; c < CPT; ++c) red[warp][lane * CPT + c] = acc[r][c];
         __syncthreads();
-        if (threadIdx.x < kGemvCols) {
+        if (threadIdx.x < kCols) {
             float s = 0.0f;
 #pragma unroll
             for (int w = 0; w < kGemvWarps; ++w) s += red[w][threadIdx.x];
-            const int64_t j = cb * kGemvCols + threadIdx.x;
+            const int64_t j = cb * kCols + threadIdx.x;
             if (j < N) {
                 if (ws)
                     ws[(int64_t(blockIdx.y) * n + r) * N + j] = s;
@@ -223,33 +286,59 @@ __global__ void splitk_reduce_kernel(const float *__restrict__ ws, int kb, int64
 
 int sm_count();
 
-// Stream-ordered scratch memory (cudaMallocAsync / cudaFreeAsync), freed when it goes out of scope.
+// The library's own stream-ordered memory pool of the current device (created on first use, never
+// destroyed). Its release threshold keeps up to kScratchKeepBytes reserved between calls: with the
+// default pool's threshold of 0, every synchronisation hands the memory back to the driver and the next
+// call maps it again, which cost ~45 us per call on an H200 (more than a whole fused steering step).
+// A private pool leaves the caller's allocators (libtorch's caching allocator, the default pool) alone.
+constexpr uint64_t kScratchKeepBytes = uint64_t(1) << 30;
+sas_status scratch_pool(cudaMemPool_t *pool, const char *what);
+
+// Small temporaries (<= kStreamBufferMax) come from a buffer cached per (device, stream, slot) and kept
+// for the next call: calls on one stream run in stream order, so the next call's kernels cannot start
+// before this call's have finished with it, and a decode step pays no allocation at all (an
+// allocate/free pair through the pool still cost several us of host time per call). `slot` separates
+// temporaries that are alive at the same time within one call. As with any CUDA stream, calls that share
+// a stream must not be issued from several host threads at once. Larger temporaries are allocated from
+// the pool and freed (stream-ordered) when the Scratch goes out of scope.
+constexpr size_t kStreamBufferMax = size_t(16) << 20;
+sas_status stream_buffer(cudaStream_t st, int slot, size_t bytes, void **p, const char *what);
+
 struct Scratch {
     void *p = nullptr;
     cudaStream_t st = nullptr;
-    explicit Scratch(cudaStream_t s) : st(s) {}
+    int slot = 0;
+    bool owned = false;
+    explicit Scratch(cudaStream_t s, int slot_ = 0) : st(s), slot(slot_) {}
     Scratch(const Scratch &) = delete;
     Scratch &operator=(const Scratch &) = delete;
     ~Scratch() {
-        if (p) (void)cudaFreeAsync(p, st);
+        if (owned && p) (void)cudaFreeAsync(p, st);
     }
     sas_status alloc(size_t bytes, const char *what) {
-        cudaError_t err = cudaMallocAsync(&p, bytes ? bytes : 1, st);
+        if (bytes <= kStreamBufferMax) return stream_buffer(st, slot, bytes, &p, what);
+        cudaMemPool_t pool = nullptr;
+        SAS_TRY(scratch_pool(&pool, what));
+        cudaError_t err = cudaMallocFromPoolAsync(&p, bytes, pool, st);
         if (err != cudaSuccess) {
             p = nullptr;
             (void)cudaGetLastError();
-            return fail(SAS_ERR_ALLOC, "%s: cudaMallocAsync(%zu bytes) failed: %s", what, bytes,
+            return fail(SAS_ERR_ALLOC, "%s: cudaMallocFromPoolAsync(%zu bytes) failed: %s", what, bytes,
                         cudaGetErrorString(err));
         }
+        owned = true;
         return SAS_OK;
     }
     template <class U> U *as() const { return static_cast<U *>(p); }
 };
 
 template <class TA, class TW, int NR, class Epi>
-void launch_gemv(cudaStream_t st, dim3 grid, const TA *A, int64_t lda, int64_t n, int64_t K, const TW *W, int64_t N,
-                 int64_t kchunk, bool vec_ok, float *ws, Epi epi) {
-    gemv_kernel<TA, TW, NR, Epi><<<grid, kGemvThreads, 0, st>>>(A, lda, int(n), K, W, N, kchunk, vec_ok, ws, epi);
+void launch_gemv(cudaStream_t st, int64_t col_blocks, int64_t kb, const TA *A, int64_t lda, int64_t n, int64_t K,
+                 const TW *W, int64_t N, int64_t kchunk, float *ws, Epi epi) {
+    constexpr int CPT = gemv_cpt<TW>(NR);
+    const bool vec_ok = N % CPT == 0 && reinterpret_cast<uintptr_t>(W) % (CPT * sizeof(TW)) == 0;
+    gemv_kernel<TA, TW, NR, CPT, Epi><<<dim3(unsigned(col_blocks), unsigned(kb)), kGemvThreads, 0, st>>>(
+        A, lda, int(n), K, W, N, kchunk, vec_ok, ws, epi);
 }
 
 // out[r, j] = epi(r, j, sum_k A[r*lda + k] * W[k*N + j]) for r < n, j < N.
@@ -258,11 +347,12 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
                 const char *what) {
     if (n == 0) return SAS_OK;
     const bool small = n <= 16;
-    const int64_t col_blocks = small ? (N + kGemvCols - 1) / kGemvCols : (N + kTileN - 1) / kTileN;
+    const int64_t gemv_cols = 32 * (small ? gemv_cpt<TW>(int(n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : n <= 8 ? 8 : 16)) : 4);
+    const int64_t col_blocks = small ? (N + gemv_cols - 1) / gemv_cols : (N + kTileN - 1) / kTileN;
     const int64_t row_blocks = small ? 1 : std::min<int64_t>((n + kTileM - 1) / kTileM, 65535);
     const int64_t base = col_blocks * row_blocks;
     const int64_t target = int64_t(sm_count()) * (small ? 8 : 4);
-    const int64_t kunit = small ? kGemvKC : kTileK;
+    const int64_t kunit = small ? kGemvKUnit : kTileK;
     int64_t kb = base < target ? (target + base - 1) / base : 1;
     kb = std::min<int64_t>(kb, std::max<int64_t>(1, K / (kunit * 4)));  // >= 4 steps per split
     kb = std::min<int64_t>(kb, 64);
@@ -272,22 +362,20 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
     kchunk = (kchunk + kunit - 1) / kunit * kunit;
     kb = (K + kchunk - 1) / kchunk;
 
-    Scratch ws(st);
+    Scratch ws(st, 1);  // slot 1: callers may hold slot 0 (encode_sparse's activations)
     if (kb > 1) SAS_TRY(ws.alloc(size_t(kb * n * N) * sizeof(float), what));
     float *wsp = kb > 1 ? ws.as<float>() : nullptr;
     if (small) {
-        const bool vec_ok = N % 4 == 0 && reinterpret_cast<uintptr_t>(W) % (4 * sizeof(TW)) == 0;
-        const dim3 grid = dim3(unsigned(col_blocks), unsigned(kb));
         if (n <= 1)
-            launch_gemv<TA, TW, 1>(st, grid, A, lda, n, K, W, N, kchunk, vec_ok, wsp, epi);
+            launch_gemv<TA, TW, 1>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
         else if (n <= 2)
-            launch_gemv<TA, TW, 2>(st, grid, A, lda, n, K, W, N, kchunk, vec_ok, wsp, epi);
+            launch_gemv<TA, TW, 2>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
         else if (n <= 4)
-            launch_gemv<TA, TW, 4>(st, grid, A, lda, n, K, W, N, kchunk, vec_ok, wsp, epi);
+            launch_gemv<TA, TW, 4>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
         else if (n <= 8)
-            launch_gemv<TA, TW, 8>(st, grid, A, lda, n, K, W, N, kchunk, vec_ok, wsp, epi);
+            launch_gemv<TA, TW, 8>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
         else
-            launch_gemv<TA, TW, 16>(st, grid, A, lda, n, K, W, N, kchunk, vec_ok, wsp, epi);
+            launch_gemv<TA, TW, 16>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
     } else {
         const dim3 grid = dim3(unsigned(col_blocks), unsigned(row_blocks), unsigned(kb));
         gemm_tiled_kernel<TA, TW, Epi><<<grid, 256, 0, st>>>(A, lda, n, K, W, N, kchunk, wsp, epi);

@@ -1,9 +1,12 @@
 // CUDA runtime plumbing: device availability (never fails on a host without a driver), error
 // conversion, memory helpers and event timers for the tests and the bench, the copy kernel.
 #include <cstdio>
+#include <map>
 #include <mutex>
+#include <thread>
+#include <tuple>
 
-#include "cuda_common.cuh"
+#include "gemm.cuh"
 
 namespace sas {
 namespace cuda {
@@ -45,6 +48,61 @@ sas_status check_cuda(cudaError_t err, const char *what) {
 }
 
 sas_status check_launch(const char *what) { return check_cuda(cudaGetLastError(), what); }
+
+sas_status stream_buffer(cudaStream_t st, int slot, size_t bytes, void **p, const char *what) {
+    static std::mutex mu;
+    // (device, stream, slot, host thread for cudaStreamPerThread, which names a different stream per thread)
+    using Key = std::tuple<int, cudaStream_t, int, std::thread::id>;
+    static std::map<Key, std::pair<void *, size_t>> cache;
+    int dev = 0;
+    SAS_TRY(check_cuda(cudaGetDevice(&dev), what));
+    const Key key{dev, st, slot, st == cudaStreamPerThread ? std::this_thread::get_id() : std::thread::id()};
+    std::lock_guard<std::mutex> lock(mu);
+    auto &entry = cache[key];
+    if (entry.second < bytes) {
+        cudaMemPool_t pool = nullptr;
+        SAS_TRY(scratch_pool(&pool, what));
+        if (entry.first) (void)cudaFreeAsync(entry.first, st);  // after this stream's earlier work
+        entry = {nullptr, 0};
+        const size_t cap = (std::max(bytes, size_t(64) << 10) + 0xffff) & ~size_t(0xffff);
+        void *q = nullptr;
+        cudaError_t err = cudaMallocFromPoolAsync(&q, cap, pool, st);
+        if (err != cudaSuccess) {
+            (void)cudaGetLastError();
+            return fail(SAS_ERR_ALLOC, "%s: cudaMallocFromPoolAsync(%zu bytes) failed: %s", what, cap,
+                        cudaGetErrorString(err));
+        }
+        entry = {q, cap};
+    }
+    *p = entry.first;
+    return SAS_OK;
+}
+
+sas_status scratch_pool(cudaMemPool_t *pool, const char *what) {
+    static std::mutex mu;
+    static cudaMemPool_t pools[64] = {};
+    int dev = 0;
+    SAS_TRY(check_cuda(cudaGetDevice(&dev), what));
+    if (dev < 0 || dev >= 64) return fail(SAS_ERR_CUDA, "%s: CUDA device ordinal %d out of range", what, dev);
+    std::lock_guard<std::mutex> lock(mu);
+    if (!pools[dev]) {
+        cudaMemPoolProps props{};
+        props.allocType = cudaMemAllocationTypePinned;
+        props.location.type = cudaMemLocationTypeDevice;
+        props.location.id = dev;
+        cudaMemPool_t p = nullptr;
+        SAS_TRY(check_cuda(cudaMemPoolCreate(&p, &props), what));
+        uint64_t keep = kScratchKeepBytes;
+        sas_status st = check_cuda(cudaMemPoolSetAttribute(p, cudaMemPoolAttrReleaseThreshold, &keep), what);
+        if (st != SAS_OK) {
+            (void)cudaMemPoolDestroy(p);
+            return st;
+        }
+        pools[dev] = p;
+    }
+    *pool = pools[dev];
+    return SAS_OK;
+}
 
 __global__ void copy_kernel(const uint4 *__restrict__ src, uint4 *__restrict__ dst, size_t n16) {
     for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n16; i += size_t(gridDim.x) * blockDim.x)

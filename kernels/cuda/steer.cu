@@ -1,9 +1,12 @@
-// CUDA support packing (a gather) and the fused steering step. The step is two launches on the
-// stream, which orders them: (1) warp-per-feature dot products of the ORIGINAL rows with the packed
-// Wenc_S rows (shuffle reductions in a fixed order), giving c = relu(f + lambda v) - f in a small
-// workspace; (2) x += c . Wdec_S with threads over d, skipping c == 0. Rows with row_mask[r] == 0 exit
-// at once in both launches, so they are never written; a row whose c is all zero is not written
-// either (bit-for-bit unchanged).
+// CUDA support packing (a gather) and the fused steering step. The step has two phases: (1) block-per-
+// feature dot products of the ORIGINAL rows with the packed Wenc_S rows (reductions in a fixed order),
+// giving c = relu(f + lambda v) - f in a small per-stream workspace; (2) x += c . Wdec_S, blocks over
+// column groups, thread groups over the support, summed in a fixed order. Small steps (decode) run both
+// phases in one cooperative launch with a grid-wide barrier between them; big batches use two launches,
+// ordered by the stream. Rows with row_mask[r] == 0 are skipped by both phases, so they are never
+// written; a row whose c is all zero is not written either (bit-for-bit unchanged).
+#include <cooperative_groups.h>
+
 #include "gemm.cuh"
 
 namespace sas {
@@ -31,66 +34,175 @@ __global__ void __launch_bounds__(256)
     }
 }
 
-constexpr int kCoefWarps = 8;
+// Both phases read 16-byte vectors (4 f32 or 8 bf16/f16) when d and the pointers allow, with the loop
+// over d unrolled so several loads per lane are in flight: at n = 1 the step is pure latency (a few KB
+// to a few MB of operands).
+template <class T> __host__ __device__ constexpr int vec_of() { return int(16 / sizeof(T)); }
 
-template <class T>
-__global__ void __launch_bounds__(kCoefWarps * 32)
-    steer_coef_kernel(const T *__restrict__ x, int64_t ldx, int64_t n, int64_t d, const T *__restrict__ Wenc_S,
-                      const T *__restrict__ benc_S, const T *__restrict__ thr_S, int64_t s, int jump,
-                      const float *__restrict__ v_S, float lambda, const uint8_t *__restrict__ row_mask,
-                      float *__restrict__ coef) {
+constexpr int kWarps = 8;  // both phases: 256-thread blocks
+constexpr int kThreads = kWarps * 32;
+
+struct SteerArgs {
+    void *x;
+    int64_t ldx, n, d, s;
+    const void *Wenc_S, *benc_S, *thr_S, *Wdec_S;
+    int jump;
+    const float *v_S;
+    float lambda;
+    const uint8_t *row_mask;
+    float *coef;  // [n, s]
+    bool vec_enc, vec_dec;
+};
+
+// Phase 1, one block per (row, feature i): c[r, i] = relu(f + lambda v_i) - f with
+// f = act(x[r] . Wenc_S[i] + b_i). The 256 threads split d (one or two 16-byte vectors each at d = 2304,
+// so one round trip to memory), sum in order, then a fixed shuffle tree and the 8 warp sums in order.
+// Coherent loads of x: the cooperative kernel writes x in its phase 2. Every thread calls it.
+template <class T> __device__ __forceinline__ void coef_one(const SteerArgs &a, int64_t r, int64_t i, float *wsum) {
+    constexpr int V = vec_of<T>();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
-        if (row_mask && row_mask[r] == 0) continue;
-        const T *xr = x + r * ldx;
-        for (int64_t i = int64_t(blockIdx.y) * kCoefWarps + warp; i < s; i += int64_t(gridDim.y) * kCoefWarps) {
-            const T *w = Wenc_S + i * d;
-            float acc0 = 0.0f, acc1 = 0.0f;
-            int64_t k = lane;
-            for (; k + 32 < d; k += 64) {
-                acc0 += to_f32(xr[k]) * to_f32(w[k]);
-                acc1 += to_f32(xr[k + 32]) * to_f32(w[k + 32]);
-            }
-            if (k < d) acc0 += to_f32(xr[k]) * to_f32(w[k]);
-            float acc = acc0 + acc1;
+    const T *xr = static_cast<const T *>(a.x) + r * a.ldx;
+    const T *w = static_cast<const T *>(a.Wenc_S) + i * a.d;
+    float acc = 0.0f;
+    if (a.vec_enc) {
+        const int64_t nv = a.d / V;
+#pragma unroll 2
+        for (int64_t q = threadIdx.x; q < nv; q += kThreads) {
+            float xv[V], wv[V];
+            load_vec_plain(xr + q * V, xv);
+            load_vec(w + q * V, wv);
 #pragma unroll
-            for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-            if (lane == 0) {
-                const float pre = acc + to_f32(benc_S[i]);
-                const float f = jump ? (pre > to_f32(thr_S[i]) ? pre : 0.0f) : relu_dev(pre);
-                coef[r * s + i] = relu_dev(f + lambda * v_S[i]) - f;
+            for (int c = 0; c < V; ++c) acc += xv[c] * wv[c];
+        }
+    } else {
+        for (int64_t k = threadIdx.x; k < a.d; k += kThreads) acc += to_f32(xr[k]) * to_f32(w[k]);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    if (lane == 0) wsum[warp] = acc;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int k = 0; k < kWarps; ++k) dot += wsum[k];
+        const float pre = dot + to_f32(static_cast<const T *>(a.benc_S)[i]);
+        const float f = a.jump ? (pre > to_f32(static_cast<const T *>(a.thr_S)[i]) ? pre : 0.0f) : relu_dev(pre);
+        a.coef[r * a.s + i] = relu_dev(f + a.lambda * a.v_S[i]) - f;
+    }
+    __syncthreads();  // wsum is reused by the block's next item
+}
+
+// Phase 2, one block per (row, column group of 8 V columns: 64 for bf16/f16, 32 for f32). Thread
+// (g, l) = (tid / 8, tid % 8) owns V consecutive columns and sums c_t Wdec_S[t] over t = g, g + 32, ...
+// (16-byte loads, 128 contiguous bytes per group of 8 threads); the 32 groups' partials are added to x
+// in a fixed order. A row whose coefficients are all zero is left untouched (bit for bit). Many small
+// blocks rather than few wide ones: at n = 1 the whole support is read in one or two round trips.
+constexpr int kGroups = kThreads / 8;
+template <class T> __host__ __device__ constexpr int cols_of() { return 8 * vec_of<T>(); }
+
+template <class T> __device__ __forceinline__ void update_one(const SteerArgs &a, int64_t r, int64_t cb, float *red) {
+    constexpr int V = vec_of<T>();
+    constexpr int kCols = cols_of<T>();
+    const int g = threadIdx.x >> 3, l = threadIdx.x & 7;
+    const int64_t j0 = cb * kCols + int64_t(l) * V;
+    const T *Wd = static_cast<const T *>(a.Wdec_S);
+    const float *cr = a.coef + r * a.s;
+    float acc[V];
+#pragma unroll
+    for (int c = 0; c < V; ++c) acc[c] = 0.0f;
+    bool any = false;
+    if (a.vec_dec && j0 < a.d) {  // d % V == 0: the whole vector is in range
+#pragma unroll 4
+        for (int64_t t = g; t < a.s; t += kGroups) {
+            const float ct = cr[t];
+            any |= ct != 0.0f;
+            float w[V];
+            load_vec(Wd + t * a.d + j0, w);
+#pragma unroll
+            for (int c = 0; c < V; ++c) acc[c] += ct * w[c];
+        }
+    } else {
+        for (int64_t t = g; t < a.s; t += kGroups) {
+            const float ct = cr[t];
+            any |= ct != 0.0f;
+#pragma unroll
+            for (int c = 0; c < V; ++c)
+                if (j0 + c < a.d) acc[c] += ct * to_f32(Wd[t * a.d + j0 + c]);
+        }
+    }
+    if (__syncthreads_or(any)) {
+#pragma unroll
+        for (int c = 0; c < V; ++c) red[g * kCols + l * V + c] = acc[c];
+        __syncthreads();
+        if (threadIdx.x < kCols) {
+            const int64_t j = cb * kCols + threadIdx.x;
+            if (j < a.d) {
+                T *xp = static_cast<T *>(a.x) + r * a.ldx + j;
+                float sum = to_f32(*xp);
+#pragma unroll 8
+                for (int q = 0; q < kGroups; ++q) sum += red[q * kCols + threadIdx.x];
+                *xp = from_f32<T>(sum);
             }
         }
+    }
+    __syncthreads();  // red is reused by the block's next item
+}
+
+__device__ __forceinline__ bool row_steered(const SteerArgs &a, int64_t r) { return !a.row_mask || a.row_mask[r]; }
+
+// Two-launch path, launch 1: block (feature, row group).
+template <class T> __global__ void __launch_bounds__(kThreads) steer_coef_kernel(SteerArgs a) {
+    __shared__ float wsum[kWarps];
+    for (int64_t r = blockIdx.y; r < a.n; r += gridDim.y)
+        if (row_steered(a, r)) coef_one<T>(a, r, blockIdx.x, wsum);  // uniform over the block
+}
+
+// Two-launch path, launch 2: block (column group, row group).
+template <class T> __global__ void __launch_bounds__(kThreads) steer_update_kernel(SteerArgs a) {
+    __shared__ float red[kGroups * cols_of<T>()];
+    for (int64_t r = blockIdx.y; r < a.n; r += gridDim.y)
+        if (row_steered(a, r)) update_one<T>(a, r, blockIdx.x, red);  // uniform over the block
+}
+
+// One cooperative launch: phase 1 over (row, feature) items, a grid-wide barrier (every row of x is read
+// before any is written, and the coefficients are visible), phase 2 over (row, column group) items.
+// One launch instead of two is most of the step's cost at n = 1.
+template <class T> __global__ void __launch_bounds__(kThreads) steer_coop_kernel(SteerArgs a) {
+    __shared__ float red[kGroups * cols_of<T>()];
+    for (int64_t item = blockIdx.x; item < a.n * a.s; item += gridDim.x) {
+        const int64_t r = item / a.s;
+        if (row_steered(a, r)) coef_one<T>(a, r, item % a.s, red);  // uniform over the block
+    }
+    cooperative_groups::this_grid().sync();
+    const int64_t cbs = (a.d + cols_of<T>() - 1) / cols_of<T>();
+    for (int64_t item = blockIdx.x; item < a.n * cbs; item += gridDim.x) {
+        const int64_t r = item / cbs;
+        if (row_steered(a, r)) update_one<T>(a, r, item % cbs, red);  // uniform over the block
     }
 }
 
-constexpr int kUpdThreads = 256;
+bool aligned16(const void *p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-template <class T>
-__global__ void __launch_bounds__(kUpdThreads)
-    steer_update_kernel(T *__restrict__ x, int64_t ldx, int64_t n, int64_t d, const T *__restrict__ Wdec_S, int64_t s,
-                        const uint8_t *__restrict__ row_mask, const float *__restrict__ coef) {
-    __shared__ float sc[kUpdThreads];
-    for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
-        if (row_mask && row_mask[r] == 0) continue;  // uniform over the block
-        const int64_t j = int64_t(blockIdx.y) * kUpdThreads + threadIdx.x;
-        float acc = j < d ? to_f32(x[r * ldx + j]) : 0.0f;
-        bool any = false;
-        for (int64_t t0 = 0; t0 < s; t0 += kUpdThreads) {
-            const int cnt = int(s - t0 < kUpdThreads ? s - t0 : kUpdThreads);
-            __syncthreads();
-            if (int(threadIdx.x) < cnt) sc[threadIdx.x] = coef[r * s + t0 + threadIdx.x];
-            __syncthreads();
-            for (int t = 0; t < cnt; ++t) {
-                const float c = sc[t];
-                if (c == 0.0f) continue;
-                any = true;
-                if (j < d) acc += c * to_f32(Wdec_S[(t0 + t) * d + j]);
-            }
-        }
-        if (any && j < d) x[r * ldx + j] = from_f32<T>(acc);
-        __syncthreads();
+// Co-resident blocks of steer_coop_kernel<T> on the current device (0: no cooperative launch), cached.
+template <class T> int coop_blocks() {
+    static int cache[64] = {0};  // 0 = not yet asked, -1 = unavailable
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
+        (void)cudaGetLastError();
+        return 0;
     }
+    if (cache[dev] == 0) {
+        int coop = 0, per_sm = 0;
+        if (cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, dev) != cudaSuccess || !coop ||
+            cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, steer_coop_kernel<T>, kThreads, 0) != cudaSuccess ||
+            per_sm <= 0) {
+            (void)cudaGetLastError();
+            cache[dev] = -1;
+        } else {
+            cache[dev] = per_sm * sm_count();
+        }
+    }
+    return cache[dev] > 0 ? cache[dev] : 0;
 }
 
 }  // namespace
@@ -112,22 +224,38 @@ sas_status pack_support(void *stream, sas_dtype dt, const void *W_enc, const voi
 sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t n, int64_t d, const void *Wenc_S,
                        const void *benc_S, const void *thr_S, const void *Wdec_S, int64_t s, sas_activation act,
                        const float *v_S, float lambda, const uint8_t *row_mask) {
+    if (n == 0 || s == 0) return SAS_OK;
     cudaStream_t st = as_stream(stream);
     Scratch coef(st);
     SAS_TRY(coef.alloc(size_t(n * s) * sizeof(float), "sas_steer_fused"));
-    const unsigned rows = unsigned(std::min<int64_t>(n, int64_t(1) << 30));
-    const dim3 g1 = dim3(rows, unsigned(std::min<int64_t>((s + kCoefWarps - 1) / kCoefWarps, 65535)));
-    const dim3 g2 = dim3(rows, unsigned((d + kUpdThreads - 1) / kUpdThreads));
     return with_dtype(dt, [&](auto tag) -> sas_status {
         using T = typename decltype(tag)::T;
-        steer_coef_kernel<T><<<g1, kCoefWarps * 32, 0, st>>>(
-            static_cast<const T *>(x), ldx, n, d, static_cast<const T *>(Wenc_S), static_cast<const T *>(benc_S),
-            static_cast<const T *>(thr_S), s, act == SAS_ACT_JUMPRELU ? 1 : 0, v_S, lambda, row_mask,
-            coef.as<float>());
+        constexpr int V = vec_of<T>();
+        const int64_t es = int64_t(sizeof(T));
+        SteerArgs a{x,      ldx,    n,      d,        s, Wenc_S, benc_S, thr_S, Wdec_S, act == SAS_ACT_JUMPRELU ? 1 : 0,
+                    v_S,    lambda, row_mask, coef.as<float>(),
+                    d % V == 0 && (ldx * es) % 16 == 0 && aligned16(x) && aligned16(Wenc_S),
+                    d % V == 0 && aligned16(Wdec_S)};
+        const int64_t cbs = (d + cols_of<T>() - 1) / cols_of<T>();
+        const int64_t work = std::max(n * s, n * cbs);
+        // One cooperative launch while the work is a few waves of blocks (decode steps and small batches);
+        // two plain launches for big batches, where a grid-wide barrier would idle the GPU.
+        const int coop = coop_blocks<T>();
+        if (coop > 0 && work <= 4 * int64_t(coop)) {
+            void *args[] = {&a};
+            const unsigned grid = unsigned(std::min<int64_t>(work, coop));
+            const cudaError_t err = cudaLaunchCooperativeKernel(
+                reinterpret_cast<const void *>(&steer_coop_kernel<T>), dim3(grid), dim3(kThreads), args, 0, st);
+            if (err == cudaSuccess) return SAS_OK;
+            // Fewer SMs than the occupancy query saw (MPS, green contexts): fall back to two launches.
+            if (err != cudaErrorCooperativeLaunchTooLarge && err != cudaErrorNotSupported)
+                return check_cuda(err, "steer_coop_kernel");
+            (void)cudaGetLastError();
+        }
+        const unsigned rows = unsigned(std::min<int64_t>(n, 65535));
+        steer_coef_kernel<T><<<dim3(unsigned(s), rows), kThreads, 0, st>>>(a);
         SAS_TRY(check_launch("steer_coef_kernel"));
-        steer_update_kernel<T><<<g2, kUpdThreads, 0, st>>>(static_cast<T *>(x), ldx, n, d,
-                                                           static_cast<const T *>(Wdec_S), s, row_mask,
-                                                           coef.as<float>());
+        steer_update_kernel<T><<<dim3(unsigned(cbs), rows), kThreads, 0, st>>>(a);
         return check_launch("steer_update_kernel");
     });
 }

@@ -1,34 +1,130 @@
-// CUDA top-k: one 1024-thread block per row, radix select of the k-th key (4 passes of 8-bit
-// histograms), an ordered pass taking ties by the lowest index, then a bitonic sort of the <= 1024
-// survivors by (value desc, index asc). Exactly deterministic; the same order keys as the CPU twin.
+// CUDA top-k in two phases, so that one row is spread over many blocks and each element is read from
+// memory once:
+//  1. block (c, r) loads chunk c of row r (<= 8192 entries) as 32-bit order keys into shared memory and
+//     selects its k largest there (radix select of the k-th key in 4 passes of 8-bit histograms, then an
+//     ordered pass taking ties by the lowest index): k candidates per chunk, in index order;
+//  2. one block per row selects the k largest of the row's candidates the same way and bitonic-sorts
+//     them by (value desc, index asc).
+// The candidates of a row lie in index order (chunks ascend, each chunk's candidates ascend), so a tie
+// broken by the lower candidate position is a tie broken by the lower index, and every entry of the
+// row's top-k is among its chunk's top-k under the same total order: the result is exact and equal to
+// the CPU twin's. A row that fits in one chunk is finished by phase 1 alone.
+#include <cmath>
+
 #include "block_util.cuh"
+#include "gemm.cuh"
 
 namespace sas {
 namespace cuda {
 
 namespace {
 
+constexpr int64_t kChunkMax = 8192;  // keys per phase-1 block: 32 KiB of dynamic shared memory
+constexpr int64_t kChunkMin = 2048;  // >= 2 * kMaxCand, so every chunk holds >= k entries
+
+template <bool ByAbs, class T> __device__ __forceinline__ uint32_t key_dev(T v) {
+    const float f = to_f32(v);
+    return ByAbs ? abs_key_dev(f) : order_key_dev(f);
+}
+
+// Writes the sorted top-k of sm.cand, whose low halves are positions p mapped to indices by index_of(p).
+template <class T, class IndexOf>
+__device__ void write_sorted(TopkSmem &sm, int k, const T *row, IndexOf index_of, float *out_values,
+                             int64_t *out_indices) {
+    bitonic_sort_desc(sm.cand, pow2_at_least(k));  // (key desc, position asc)
+    for (int i = threadIdx.x; i < k; i += blockDim.x) {
+        const int64_t j = index_of(cand_index(sm.cand[i]));
+        out_indices[i] = j;
+        out_values[i] = to_f32(row[j]);
+    }
+}
+
+// Phase 1. Chunk c of row r is [c * m / chunks, (c + 1) * m / chunks). With chunks == 1 the block
+// writes the row's final result; otherwise the chunk's k (key, index) candidates in index order.
 template <class T, bool ByAbs>
 __global__ void __launch_bounds__(kTopkThreads)
-    topk_rows_kernel(const T *__restrict__ x, int64_t ldx, int64_t n, int64_t m, int k, float *__restrict__ out_values,
-                     int64_t *__restrict__ out_indices) {
+    topk_chunk_kernel(const T *__restrict__ x, int64_t ldx, int64_t m, int k, int chunks, uint32_t *__restrict__ ck,
+                      uint32_t *__restrict__ ci, float *__restrict__ out_values, int64_t *__restrict__ out_indices) {
+    extern __shared__ uint32_t keys[];
     __shared__ TopkSmem sm;
-    for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
-        const T *row = x + r * ldx;
-        auto key_of = [row](int64_t j) {
-            const float v = to_f32(row[j]);
-            return ByAbs ? abs_key_dev(v) : order_key_dev(v);
-        };
-        block_topk_select(key_of, m, k, sm);
-        const int P = pow2_at_least(k);
-        bitonic_sort_desc(sm.cand, P);  // (key desc, index asc)
-        for (int i = threadIdx.x; i < k; i += blockDim.x) {
-            const int64_t j = cand_index(sm.cand[i]);
-            out_indices[r * k + i] = j;
-            out_values[r * k + i] = to_f32(row[j]);
-        }
-        __syncthreads();
+    const int c = blockIdx.x;
+    const int64_t r = blockIdx.y;
+    const int64_t c0 = int64_t(c) * m / chunks, len = int64_t(c + 1) * m / chunks - c0;
+    const T *seg = x + r * ldx + c0;
+    for (int64_t j = threadIdx.x; j < len; j += blockDim.x) keys[j] = key_dev<ByAbs>(seg[j]);
+    __syncthreads();
+    block_topk_select([](int64_t j) { return keys[j]; }, len, k, sm);
+    if (chunks == 1) {
+        write_sorted(sm, k, seg, [](int64_t p) { return p; }, out_values + r * k, out_indices + r * k);
+        return;
     }
+    const int64_t base = (r * chunks + c) * k;
+    for (int i = threadIdx.x; i < k; i += blockDim.x) {
+        const unsigned long long cd = sm.cand[i];
+        ck[base + i] = cand_key(cd);
+        ci[base + i] = uint32_t(c0 + cand_index(cd));
+    }
+}
+
+// Phase 2: the k largest of a row's chunks * k candidates, sorted.
+template <class T>
+__global__ void __launch_bounds__(kTopkThreads)
+    topk_merge_kernel(const T *__restrict__ x, int64_t ldx, int64_t total, int k, const uint32_t *__restrict__ ck,
+                      const uint32_t *__restrict__ ci, float *__restrict__ out_values,
+                      int64_t *__restrict__ out_indices) {
+    extern __shared__ uint32_t skeys[];  // the row's candidate keys when they fit (else 0 bytes)
+    __shared__ TopkSmem sm;
+    const int64_t r = blockIdx.x;
+    const uint32_t *keys = ck + r * total, *idx = ci + r * total;
+    if (total <= kChunkMax) {  // one read from memory instead of one per radix pass
+        for (int64_t p = threadIdx.x; p < total; p += blockDim.x) skeys[p] = keys[p];
+        __syncthreads();
+        block_topk_select([](int64_t p) { return skeys[p]; }, total, k, sm);
+    } else {
+        block_topk_select([keys](int64_t p) { return keys[p]; }, total, k, sm);
+    }
+    write_sorted(sm, k, x + r * ldx, [idx](int64_t p) { return int64_t(idx[p]); }, out_values + r * k,
+                 out_indices + r * k);
+}
+
+// Chunks per row: enough blocks to fill the GPU when rows are few, and a chunk near sqrt(m * k),
+// which balances phase 1 (time ~ chunk) against phase 2 (time ~ chunks * k); within [min, max].
+int chunks_for(int64_t n, int64_t m, int k) {
+    if (m <= kChunkMax) return 1;
+    const int64_t fill = (m * n + 2 * int64_t(sm_count()) - 1) / (2 * int64_t(sm_count()));
+    int64_t chunk = std::max<int64_t>(int64_t(std::sqrt(double(m) * double(k))), fill);
+    chunk = std::min(std::max(chunk, kChunkMin), kChunkMax);
+    return int((m + chunk - 1) / chunk);  // chunks of m / chunks <= chunk entries, >= kChunkMin / 2 >= k
+}
+
+template <class T, bool ByAbs>
+sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int64_t m, int k, float *out_values,
+                       int64_t *out_indices) {
+    const int chunks = chunks_for(n, m, k);
+    const size_t smem = size_t((m + chunks - 1) / chunks) * sizeof(uint32_t);
+    const char *what = ByAbs ? "topk_chunk_kernel<abs>" : "topk_chunk_kernel";
+    for (int64_t r0 = 0; r0 < n; r0 += 65535) {  // grid.y limit
+        const int64_t rows = std::min<int64_t>(n - r0, 65535);
+        const T *xr = x + r0 * ldx;
+        if (chunks == 1) {
+            topk_chunk_kernel<T, ByAbs><<<dim3(1, unsigned(rows)), kTopkThreads, smem, st>>>(
+                xr, ldx, m, k, 1, nullptr, nullptr, out_values + r0 * k, out_indices + r0 * k);
+            SAS_TRY(check_launch(what));
+            continue;
+        }
+        const int64_t total = int64_t(chunks) * k;
+        Scratch ws(st);
+        SAS_TRY(ws.alloc(size_t(rows * total) * 2 * sizeof(uint32_t), "sas_topk"));
+        uint32_t *ck = ws.as<uint32_t>(), *ci = ck + rows * total;
+        topk_chunk_kernel<T, ByAbs><<<dim3(unsigned(chunks), unsigned(rows)), kTopkThreads, smem, st>>>(
+            xr, ldx, m, k, chunks, ck, ci, nullptr, nullptr);
+        SAS_TRY(check_launch(what));
+        const size_t merge_smem = total <= kChunkMax ? size_t(total) * sizeof(uint32_t) : 0;
+        topk_merge_kernel<T><<<unsigned(rows), kTopkThreads, merge_smem, st>>>(xr, ldx, total, k, ck, ci,
+                                                                               out_values + r0 * k, out_indices + r0 * k);
+        SAS_TRY(check_launch("topk_merge_kernel"));
+    }
+    return SAS_OK;
 }
 
 }  // namespace
@@ -36,17 +132,11 @@ __global__ void __launch_bounds__(kTopkThreads)
 sas_status topk_rows(void *stream, sas_dtype dt, const void *x, int64_t ldx, int64_t n, int64_t m, int32_t k,
                      bool by_abs, float *out_values, int64_t *out_indices) {
     if (n == 0) return SAS_OK;
-    const unsigned grid = unsigned(n < 65535 * 32 ? n : 65535 * 32);
-    return with_dtype(dt, [&](auto tag) {
+    return with_dtype(dt, [&](auto tag) -> sas_status {
         using T = typename decltype(tag)::T;
         const T *xp = static_cast<const T *>(x);
-        if (by_abs)
-            topk_rows_kernel<T, true><<<grid, kTopkThreads, 0, as_stream(stream)>>>(xp, ldx, n, m, k, out_values,
-                                                                                   out_indices);
-        else
-            topk_rows_kernel<T, false><<<grid, kTopkThreads, 0, as_stream(stream)>>>(xp, ldx, n, m, k, out_values,
-                                                                                    out_indices);
-        return check_launch(by_abs ? "topk_rows_kernel<abs>" : "topk_rows_kernel");
+        return by_abs ? launch_topk<T, true>(as_stream(stream), xp, ldx, n, m, k, out_values, out_indices)
+                      : launch_topk<T, false>(as_stream(stream), xp, ldx, n, m, k, out_values, out_indices);
     });
 }
 

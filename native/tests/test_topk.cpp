@@ -139,6 +139,12 @@ int main() {
             run_abs(dt, 7, 7, f, seed++);
         }
         run_rows(dt, 2, 3000, 100, kZeros, seed++);
+        // CUDA's two-phase path (rows over 8192 split into chunks): ties across chunk borders, many
+        // small chunks of one wide row, many rows of a few chunks.
+        run_rows(dt, 2, 20000, 100, kZeros, seed++);
+        run_rows(dt, 2, (int64_t(1) << 20) + 3, 8, kTies, seed++);
+        run_rows(dt, 40, 9000, 5, kGauss, seed++);
+        run_abs(dt, (int64_t(1) << 20) + 3, 256, kSparse, seed++);
         run_abs(dt, 3000, 100, kZeros, seed++);
         run_rows(dt, 0, 1000, 10, kGauss, seed++);  // n = 0: no-op
     }
