@@ -87,6 +87,13 @@ if [[ -x "$BENCH" ]]; then
   # 3. sas_bench: the default set first (d=2304, m=16k/64k), short adaptive repeats (3..50 runs, 20 ms).
   run bench-quick 60 "$TORCH_RESERVE" "$OUT/sas_bench-cuda-quick.txt" \
     "$BENCH" --device cuda --min-ms 20 --csv "$OUT/sas_bench-cuda-quick.csv"
+  # The opt-in tensor-core encoder (kernels/cuda/gemv_tc.cuh) beside the default one, 2..16 rows, one
+  # process each way. ctest above already ran the encode tests with it switched on.
+  for tc in 0 1; do
+    run "bench-tc=$tc" 40 "$TORCH_RESERVE" "$OUT/sas_bench-tc$tc.txt" \
+      env SAS_CUDA_TC_GEMV=$tc "$BENCH" --device cuda --kernels encode --d 2304,3584 --m 16384,65536,262144,1048576 --n 2,8,16 \
+      --min-ms 20 --csv "$OUT/sas_bench-tc$tc.csv"
+  done
   # The --full grid, one (m, d) per process: sas_bench writes its CSV only at the end, so a timeout
   # loses one part, not the grid. Small m first; top-k (independent of d) with the first d only.
   mkdir -p "$OUT/sas_bench-parts"

@@ -9,7 +9,10 @@
 //  - n > 16: a 64x64x16 shared-memory tiled kernel, 4x4 outputs per thread, same split-K scheme.
 #pragma once
 
+#include <cstdlib>
+
 #include "cuda_common.cuh"
+#include "gemv_tc.cuh"
 
 namespace sas {
 namespace cuda {
@@ -347,7 +350,9 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
                 const char *what) {
     if (n == 0) return SAS_OK;
     const bool small = n <= 16;
-    const int64_t gemv_cols = 32 * (small ? gemv_cpt<TW>(int(n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : n <= 8 ? 8 : 16)) : 4);
+    const bool tc = small && gemv_tc_usable<TA, TW>(n, W, N);  // opt-in, see gemv_tc.cuh
+    const int64_t gemv_cols =
+        tc ? kTcCols : 32 * (small ? gemv_cpt<TW>(int(n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : n <= 8 ? 8 : 16)) : 4);
     const int64_t col_blocks = small ? (N + gemv_cols - 1) / gemv_cols : (N + kTileN - 1) / kTileN;
     const int64_t row_blocks = small ? 1 : std::min<int64_t>((n + kTileM - 1) / kTileM, 65535);
     const int64_t base = col_blocks * row_blocks;
@@ -365,7 +370,15 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
     Scratch ws(st, 1);  // slot 1: callers may hold slot 0 (encode_sparse's activations)
     if (kb > 1) SAS_TRY(ws.alloc(size_t(kb * n * N) * sizeof(float), what));
     float *wsp = kb > 1 ? ws.as<float>() : nullptr;
-    if (small) {
+    if (tc) {
+        if constexpr (std::is_same<TA, TW>::value && sizeof(TW) == 2) {
+            const dim3 grid = dim3(unsigned(col_blocks), unsigned(kb));
+            if (n <= 8)
+                gemv_tc_kernel<TW, 1, Epi><<<grid, kTcWarps * 32, 0, st>>>(A, lda, int(n), K, W, N, kchunk, wsp, epi);
+            else
+                gemv_tc_kernel<TW, 2, Epi><<<grid, kTcWarps * 32, 0, st>>>(A, lda, int(n), K, W, N, kchunk, wsp, epi);
+        }
+    } else if (small) {
         if (n <= 1)
             launch_gemv<TA, TW, 1>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
         else if (n <= 2)

@@ -192,6 +192,9 @@ int main(int argc, char **argv) {
     auto want = [&](const char *k) { return std::find(o.kernels.begin(), o.kernels.end(), k) != o.kernels.end(); };
 
     const sas_device dev = o.dev;
+    // The opt-in tensor-core encoder for 2..16 rows (kernels/cuda/gemv_tc.cuh): rows say when it was on.
+    const char *tc_env = std::getenv("SAS_CUDA_TC_GEMV");
+    const bool tc_gemv = dev == SAS_DEVICE_CUDA && tc_env && tc_env[0] == '1';
     const sas_dtype dt = o.dt;
     const size_t es = sas::dtype_size(dt);
     const std::string devname = sas::internal::device_name(dev);
@@ -253,7 +256,7 @@ int main(int argc, char **argv) {
                     };
                     double ms = time_ms(o, enc);
                     if (want("encode")) {
-                        rows.push_back({"encode_dense", "JumpReLU", d, m, n, 0, ms,
+                        rows.push_back({"encode_dense", tc_gemv ? "JumpReLU tc" : "JumpReLU", d, m, n, 0, ms,
                                         wbytes + xbytes + double(n * m) * 4 + 2.0 * double(m) * double(es)});
                         rows.back().b2b_ms = time_b2b_ms(o, ms, enc);
                     }

@@ -1,5 +1,7 @@
 // sas_encode_dense / sas_encode_sparse / sas_encode_subset against a double-precision reference, on
 // every dtype, activation and odd sizes; sparse vs dense; truncation; CUDA vs the CPU twin.
+#include <cstdlib>
+
 #include "test_util.h"
 
 using namespace t;
@@ -231,5 +233,16 @@ int main() {
     uint64_t seed = 1;
     for (const Sizes &c : cases)
         for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
+    // The opt-in tensor-core path for 2..16 rows of bf16/f16 (kernels/cuda/gemv_tc.cuh), on a GPU only:
+    // the same checks (CPU twin and reference) with it switched on, plus shapes that exercise its edges
+    // (n = 2, 8, 9, 16; m not a multiple of its 64-column blocks; d not a multiple of 16).
+    if (sas_cuda_available()) {
+        setenv("SAS_CUDA_TC_GEMV", "1", 1);
+        const Sizes tc_cases[] = {{2, 64, 1000}, {3, 3584, 1000}, {8, 2304, 2000}, {9, 64, 16411},
+                                  {16, 256, 2000}, {5, 200, 1000}, {7, 2304, 8}};
+        for (const Sizes &c : tc_cases)
+            for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
+        unsetenv("SAS_CUDA_TC_GEMV");
+    }
     return summary("test_encode");
 }
