@@ -1,11 +1,13 @@
 // x.W GEMM machinery for the encoders and the dense decode: out[r, j] = epi(sum_k A[r,k] W[k,j]).
 //  - n <= 16 (decode steps): a bandwidth kernel. Each block owns 32 x CPT columns of W (32 lanes x CPT
-//    consecutive columns: one 16-byte load per lane and k, coalesced along j; CPT = 8 for bf16/f16 up
-//    to 4 rows, else 4 (8-byte loads, half the registers, twice the resident warps)) and a K-range; its 8 warps split the K-range, the n A rows are staged in shared
-//    memory 256 k at a time, and every thread keeps n x CPT f32 partial sums.
-//    The warps' partials are summed in a fixed order in shared memory. When there are too few column
-//    blocks to fill the GPU, K is also split across blocks (grid.y) into an f32 workspace that a
-//    second kernel sums in a fixed order: deterministic, no atomics.
+//    consecutive columns, one 16- or 8-byte load per lane and k, coalesced along j; CPT = 8 for
+//    bf16/f16 up to 4 rows, else 4: half the registers, twice the resident warps) and a K-range; its
+//    8 warps split the K-range, the n A rows are staged in shared memory 256 k at a time, and every
+//    thread keeps n x CPT f32 partial sums, summed across the warps in a fixed order in shared memory.
+//    When there are too few column blocks to fill the GPU, K is also split across blocks (grid.y) into
+//    an f32 workspace that a second kernel sums in a fixed order: deterministic, no atomics.
+//  - 2 <= n <= 16, bf16/f16, opted in with SAS_CUDA_TC_GEMV=1: the tensor-core kernel of gemv_tc.cuh
+//    (not yet run on a GPU), same split-K scheme.
 //  - n > 16: a 64x64x16 shared-memory tiled kernel, 4x4 outputs per thread, same split-K scheme.
 #pragma once
 
