@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# One bounded GPU session: build with CUDA, run the native tests (CUDA vs the CPU twins), time the
-# kernels (sas_bench) and the PyTorch composites doing the same jobs (torch_baseline.py).
+# One bounded GPU session: build with CUDA, run the native tests (CUDA vs the CPU twins) and the C API
+# against PyTorch on torch's own CUDA tensors and streams (torch_contract.py), time each opt-in CUDA
+# variant beside its default (sas_bench --ab), then the kernels' grid (sas_bench --full) and the PyTorch
+# composites doing the same jobs (torch_baseline.py).
 #
 #   bash native/gpu-check.sh          # from the repository root; results under $OUT (default ./gpu-out)
 #
@@ -17,6 +19,7 @@ BUDGET="${GPU_CHECK_BUDGET_S:-400}"
 TORCH_RESERVE="${GPU_CHECK_TORCH_RESERVE:-120}"  # seconds kept for torch_baseline.py (--max-seconds is 25 s less)
 GRID_DS="${GPU_CHECK_DS:-2304 3584}"             # d values of the --full grid
 WITH_TORCH="${GPU_CHECK_TORCH:-1}"               # 0 skips the PyTorch baseline (a quicker trial run)
+WITH_FULL="${GPU_CHECK_FULL:-1}"                 # 0 skips the --full grid, the dtype sweep and ncu
 PY="${PYTHON:-python3}"
 BUILD=build-gpu
 JOBS="${GPU_CHECK_JOBS:-16}"  # the lent machines have 16 cores; lower it for a trial run elsewhere
@@ -64,7 +67,28 @@ if [[ -x "$BENCH" ]]; then
   # 2. Tests: with a GPU present each kernel also runs on CUDA and is compared with its CPU twin.
   # -V keeps the passing tests' lines too: they say how many CUDA cases ran (or "not run").
   run ctest 120 "$TORCH_RESERVE" "$OUT/ctest.txt" ctest --test-dir "$BUILD" --output-on-failure -V
-  # 2b. compute-sanitizer memcheck over the test executables (out-of-bounds and misaligned accesses
+  # 2a. The C API on PyTorch's CUDA tensors and a torch pool stream, as the Java binding uses it (Java
+  # itself cannot run here): each kernel against the torch composite, stream order, the opt-in variants,
+  # error statuses, no memory growth over 1000 steps.
+  if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    run torch-contract 90 "$TORCH_RESERVE" "$OUT/torch-contract.txt" \
+      "$PY" native/tests/torch_contract.py --lib "$BUILD/lib/libsas_kernels.so" --device cuda
+  else
+    note "torch-contract: skipped (no torch with CUDA for $PY)"
+  fi
+  # 3. Each opt-in CUDA variant (kernels/cuda: SAS_CUDA_TC_GEMV, SAS_CUDA_TOPK_FAST, SAS_CUDA_STEER_ONE)
+  # beside its default, same process and data (sas_bench --ab); ctest above already checked them.
+  # Tables: python3 native/bench/ab_report.py $OUT.
+  run ab-fused 60 "$TORCH_RESERVE" "$OUT/sas_bench-ab-fused.txt" \
+    "$BENCH" --device cuda --ab --kernels fused --d 2304,3584 --m 16384,1048576 --n 1,8,64 --s 8,64,256 \
+    --min-ms 20 --csv "$OUT/sas_bench-ab-fused.csv"
+  run ab-topk 60 "$TORCH_RESERVE" "$OUT/sas_bench-ab-topk.txt" \
+    "$BENCH" --device cuda --ab --kernels topk --d 2304 --m 16384,65536,262144,1048576 --n 1,8,64,512 \
+    --s 8,64,256 --min-ms 20 --csv "$OUT/sas_bench-ab-topk.csv"
+  run ab-encode 60 "$TORCH_RESERVE" "$OUT/sas_bench-ab-encode.txt" \
+    "$BENCH" --device cuda --ab --kernels encode --d 2304,3584 --m 16384,65536,262144,1048576 --n 1,2,8,16 \
+    --min-ms 20 --csv "$OUT/sas_bench-ab-encode.csv"
+  # 4. compute-sanitizer memcheck over the test executables (out-of-bounds and misaligned accesses
   # the comparisons could miss); each executable separately, so a timeout loses only the rest.
   if command -v compute-sanitizer >/dev/null; then
     run memcheck 90 "$((TORCH_RESERVE + 30))" "$OUT/memcheck.txt" bash -c '
@@ -84,45 +108,45 @@ if [[ -x "$BENCH" ]]; then
   else
     note "memcheck: skipped (no compute-sanitizer)"
   fi
-  # 3. sas_bench: the default set first (d=2304, m=16k/64k), short adaptive repeats (3..50 runs, 20 ms).
-  run bench-quick 60 "$TORCH_RESERVE" "$OUT/sas_bench-cuda-quick.txt" \
-    "$BENCH" --device cuda --min-ms 20 --csv "$OUT/sas_bench-cuda-quick.csv"
-  # The opt-in tensor-core encoder (kernels/cuda/gemv_tc.cuh) beside the default one, 2..16 rows, one
-  # process each way. ctest above already ran the encode tests with it switched on.
-  for tc in 0 1; do
-    run "bench-tc=$tc" 40 "$TORCH_RESERVE" "$OUT/sas_bench-tc$tc.txt" \
-      env SAS_CUDA_TC_GEMV=$tc "$BENCH" --device cuda --kernels encode --d 2304,3584 --m 16384,65536,262144,1048576 --n 2,8,16 \
-      --min-ms 20 --csv "$OUT/sas_bench-tc$tc.csv"
-  done
-  # The --full grid, one (m, d) per process: sas_bench writes its CSV only at the end, so a timeout
-  # loses one part, not the grid. Small m first; top-k (independent of d) with the first d only.
-  mkdir -p "$OUT/sas_bench-parts"
-  for m in 16384 65536 262144 1048576; do
-    for d in $GRID_DS; do
-      kernels=encode,sparse,topk,subset,inject,pack,fused
-      [[ $d == 3584 ]] && kernels=encode,sparse,subset,inject,pack,fused
-      run "bench-full d=$d m=$m" 150 "$TORCH_RESERVE" "$OUT/sas_bench-parts/d$d-m$m.txt" \
-        "$BENCH" --device cuda --full --d "$d" --m "$m" --kernels "$kernels" --min-ms 20 \
-        --csv "$OUT/sas_bench-parts/d$d-m$m.csv"
-    done
-  done
-  # One CSV for the whole grid: the parts' rows under one header (each part measured its own peak).
-  shopt -s nullglob
-  parts=("$OUT"/sas_bench-parts/*.csv)
-  if ((${#parts[@]})); then awk 'FNR == 1 && NR != 1 { next } { print }' "${parts[@]}" >"$OUT/sas_bench-cuda.csv"; fi
-  # Nsight Compute on one decode-sized configuration (d=2304, m=16k, n=1, s=k=64): each kernel's duration
-  # and DRAM throughput, to see where a step's time goes (clocks left alone: --clock-control none).
-  if command -v ncu >/dev/null; then
-    run ncu 60 "$TORCH_RESERVE" "$OUT/ncu.txt" ncu --clock-control none --section SpeedOfLight \
-      "$BENCH" --device cuda --m 16384 --n 1 --s 64 --kernels encode,topk,fused --reps 2 --min-ms 0
+  if [[ $WITH_FULL == 0 ]]; then
+    note "bench-full, dtypes, ncu: skipped (GPU_CHECK_FULL=0)"
   else
-    note "ncu: skipped (not installed)"
+    # The --full grid, one (m, d) per process: sas_bench writes its CSV only at the end, so a timeout
+    # loses one part, not the grid. Small m first; top-k (independent of d) with the first d only.
+    mkdir -p "$OUT/sas_bench-parts"
+    for m in 16384 65536 262144 1048576; do
+      for d in $GRID_DS; do
+        kernels=encode,sparse,topk,subset,inject,pack,fused
+        [[ $d == 3584 ]] && kernels=encode,sparse,subset,inject,pack,fused
+        run "bench-full d=$d m=$m" 150 "$TORCH_RESERVE" "$OUT/sas_bench-parts/d$d-m$m.txt" \
+          "$BENCH" --device cuda --full --d "$d" --m "$m" --kernels "$kernels" --min-ms 20 \
+          --csv "$OUT/sas_bench-parts/d$d-m$m.csv"
+      done
+    done
+    # One CSV for the whole grid: the parts' rows under one header (each part measured its own peak).
+    shopt -s nullglob
+    parts=("$OUT"/sas_bench-parts/*.csv)
+    if ((${#parts[@]})); then awk 'FNR == 1 && NR != 1 { next } { print }' "${parts[@]}" >"$OUT/sas_bench-cuda.csv"; fi
+    # The other dtypes on a few decode-sized shapes (the grid above is bf16, the dtype Gemma 2 runs in).
+    for dt in f16 f32; do
+      run "bench-dtype=$dt" 40 "$TORCH_RESERVE" "$OUT/sas_bench-$dt.txt" \
+        "$BENCH" --device cuda --dtype "$dt" --d 2304 --m 16384,1048576 --n 1,8 --s 64 --kernels encode,topk,fused \
+        --min-ms 20 --csv "$OUT/sas_bench-$dt.csv"
+    done
+    # Nsight Compute on one decode-sized configuration (d=2304, m=16k, n=1, s=k=64): each kernel's duration
+    # and DRAM throughput, to see where a step's time goes (clocks left alone: --clock-control none).
+    if command -v ncu >/dev/null; then
+      run ncu 60 "$TORCH_RESERVE" "$OUT/ncu.txt" ncu --clock-control none --section SpeedOfLight \
+        "$BENCH" --device cuda --m 16384 --n 1 --s 64 --kernels encode,topk,fused --reps 2 --min-ms 0
+    else
+      note "ncu: skipped (not installed)"
+    fi
   fi
 else
   note "build failed: no $BENCH (see build.txt); ctest and sas_bench skipped"
 fi
 
-# 4. The PyTorch composites on the same grid; allowed to run past the deadline by up to 60 s.
+# 5. The PyTorch composites on the same grid; allowed to run past the deadline by up to 60 s.
 torch_t=$((BUDGET - SECONDS)); ((torch_t > TORCH_RESERVE)) && torch_t=$TORCH_RESERVE; ((torch_t < 60)) && torch_t=60
 if [[ $WITH_TORCH == 0 ]]; then
   note "torch-baseline: skipped (GPU_CHECK_TORCH=0)"
@@ -137,7 +161,7 @@ fi
 echo
 echo "== summary (${SECONDS}s) =="
 cat "$OUT/summary.txt"
-grep -hE "passed, [0-9]+ failed|not run|tests passed|tests failed" "$OUT/ctest.txt" 2>/dev/null || true
+grep -hE "passed, [0-9]+ failed|not run|tests passed|tests failed" "$OUT/ctest.txt" "$OUT/torch-contract.txt" 2>/dev/null || true
 for f in "$OUT"/sas_bench-cuda.csv "$OUT"/torch-baseline.csv; do
   [[ -f $f ]] && echo "$(basename "$f"): $(($(wc -l <"$f") - 1)) rows"
 done

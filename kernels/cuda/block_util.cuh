@@ -64,9 +64,12 @@ __host__ __device__ __forceinline__ int pow2_at_least(int k) {
     return p;
 }
 
+constexpr int kSelRounds = 8;  // keys per thread per tile in the Fast ordered pass
+
 struct TopkSmem {
     uint32_t hist[256];
     uint32_t warp_sums[33];
+    uint32_t counts[kSelRounds * (kTopkThreads / 32) + 1];  // Fast ordered pass: per (round, warp), + total
     uint32_t chosen, remaining;
     unsigned long long cand[kMaxCand];
 };
@@ -76,16 +79,68 @@ struct TopkSmem {
 // (key << 32) | (0xffffffff - j) for the selected entries in index order, and sm.cand[k..P) = 0.
 // Radix select over 4 digits of 8 bits finds the k-th key T exactly; then one ordered pass takes every
 // key > T and the first (lowest index) entries equal to T. Integer counts only: deterministic.
-template <class KeyOf>
+//
+// Fast = true (opt-in through topk.cu, SAS_CUDA_TOPK_FAST=1; not yet run on a GPU) changes how, not what:
+//  - histograms add once per warp and digit (a warp whose lanes share a digit adds 32 with one atomic;
+//    otherwise __match_any_sync groups the lanes by digit). SAE codes are mostly exact zeros, so with
+//    per-lane atomics nearly every key of a chunk hit one shared-memory counter, serialised;
+//  - the ordered pass takes kSelRounds keys per thread per tile and ranks them with two block-wide scans
+//    of per-(round, warp) ballot counts, instead of two block-wide counts (six barriers) per blockDim keys.
+// Both give the same counts and the same ranks, hence the same selection.
+
+// In-place exclusive scan of c[0..E) by warp 0 (E <= 32 * 32); c[E] gets the total. Block-wide barriers
+// before and after are the caller's.
+__device__ __forceinline__ void warp0_exclusive_scan(uint32_t *c, int E) {
+    if (threadIdx.x >= 32) return;
+    const int lane = int(threadIdx.x), per = (E + 31) / 32;
+    const int b = lane * per, e = b + per < E ? b + per : E;
+    uint32_t local = 0;
+    for (int i = b; i < e; ++i) local += c[i];
+    uint32_t incl = local;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+        const uint32_t u = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += u;
+    }
+    uint32_t run = incl - local;
+    for (int i = b; i < e; ++i) {
+        const uint32_t v = c[i];
+        c[i] = run;
+        run += v;
+    }
+    if (lane == 31) c[E] = incl;
+}
+
+template <bool Fast = false, class KeyOf>
 __device__ void block_topk_select(KeyOf key_of, int64_t m, int k, TopkSmem &sm) {
     uint32_t prefix = 0, mask = 0;
     uint32_t kr = uint32_t(k);
+    const unsigned lane = threadIdx.x & 31u;
     for (int shift = 24; shift >= 0; shift -= 8) {
         for (int i = threadIdx.x; i < 256; i += blockDim.x) sm.hist[i] = 0;
         __syncthreads();
-        for (int64_t j = threadIdx.x; j < m; j += blockDim.x) {
-            const uint32_t key = key_of(j);
-            if ((key & mask) == prefix) atomicAdd(&sm.hist[(key >> shift) & 0xffu], 1u);
+        if constexpr (Fast) {
+            constexpr uint32_t kNone = 0xffffffffu;
+            for (int64_t base = int64_t(threadIdx.x - lane); base < m; base += blockDim.x) {  // warp-uniform
+                const int64_t j = base + lane;
+                uint32_t bin = kNone;
+                if (j < m) {
+                    const uint32_t key = key_of(j);
+                    if ((key & mask) == prefix) bin = (key >> shift) & 0xffu;
+                }
+                const uint32_t first = __shfl_sync(0xffffffffu, bin, 0);
+                if (__all_sync(0xffffffffu, bin == first)) {
+                    if (lane == 0 && first != kNone) atomicAdd(&sm.hist[first], 32u);
+                } else {
+                    const unsigned peers = __match_any_sync(0xffffffffu, bin);
+                    if (bin != kNone && lane == unsigned(__ffs(peers) - 1)) atomicAdd(&sm.hist[bin], uint32_t(__popc(peers)));
+                }
+            }
+        } else {
+            for (int64_t j = threadIdx.x; j < m; j += blockDim.x) {
+                const uint32_t key = key_of(j);
+                if ((key & mask) == prefix) atomicAdd(&sm.hist[(key >> shift) & 0xffu], 1u);
+            }
         }
         __syncthreads();
         // Which digit holds the kr-th largest key: warp 0 scans the histogram from the top, lane L
@@ -123,20 +178,73 @@ __device__ void block_topk_select(KeyOf key_of, int64_t m, int k, TopkSmem &sm) 
     const uint32_t T = prefix;   // the k-th largest key
     const uint32_t need_eq = kr; // how many entries equal to T are taken (the lowest indices)
     uint32_t eq_base = 0, sel_base = 0;
-    for (int64_t t0 = 0; t0 < m; t0 += blockDim.x) {
-        const int64_t j = t0 + threadIdx.x;
-        uint32_t key = 0;
-        if (j < m) key = key_of(j);
-        const bool gt = j < m && key > T;
-        const bool eq = j < m && key == T;
-        uint32_t eq_total, sel_total;
-        const uint32_t eq_rank = eq_base + block_exclusive_count(eq, sm.warp_sums, &eq_total);
-        const bool sel = gt || (eq && eq_rank < need_eq);
-        const uint32_t pos = sel_base + block_exclusive_count(sel, sm.warp_sums, &sel_total);
-        if (sel && pos < uint32_t(kMaxCand))
-            sm.cand[pos] = (static_cast<unsigned long long>(key) << 32) | (0xffffffffu - uint32_t(j));
-        eq_base += eq_total;
-        sel_base += sel_total;
+    if constexpr (Fast) {
+        // Tile of kSelRounds * blockDim keys: key j = t0 + q * blockDim + threadIdx (coalesced, and the
+        // order (q, warp, lane) is index order). Ranks = scanned per-(q, warp) counts + lanes below.
+        const int nwarps = int(blockDim.x >> 5), warp = int(threadIdx.x >> 5), E = kSelRounds * nwarps;
+        const unsigned below = (1u << lane) - 1u;
+        for (int64_t t0 = 0; t0 < m; t0 += int64_t(kSelRounds) * blockDim.x) {
+            uint32_t key[kSelRounds], eq_before[kSelRounds];
+            unsigned gt = 0, eq = 0, sel = 0;
+#pragma unroll
+            for (int q = 0; q < kSelRounds; ++q) {
+                const int64_t j = t0 + int64_t(q) * blockDim.x + threadIdx.x;
+                key[q] = j < m ? key_of(j) : 0u;
+                const bool g = j < m && key[q] > T, e = j < m && key[q] == T;
+                gt |= unsigned(g) << q;
+                eq |= unsigned(e) << q;
+                const unsigned ball = __ballot_sync(0xffffffffu, e);
+                eq_before[q] = __popc(ball & below);
+                if (lane == 0) sm.counts[q * nwarps + warp] = __popc(ball);
+            }
+            __syncthreads();
+            warp0_exclusive_scan(sm.counts, E);
+            __syncthreads();
+            uint32_t sel_before[kSelRounds];
+#pragma unroll
+            for (int q = 0; q < kSelRounds; ++q) {
+                const uint32_t eq_rank = eq_base + sm.counts[q * nwarps + warp] + eq_before[q];
+                const bool s = (gt >> q & 1u) || ((eq >> q & 1u) && eq_rank < need_eq);
+                sel |= unsigned(s) << q;
+            }
+            const uint32_t eq_total = sm.counts[E];
+            __syncthreads();  // counts is rewritten below
+#pragma unroll
+            for (int q = 0; q < kSelRounds; ++q) {
+                const unsigned ball = __ballot_sync(0xffffffffu, (sel >> q & 1u) != 0u);
+                sel_before[q] = __popc(ball & below);
+                if (lane == 0) sm.counts[q * nwarps + warp] = __popc(ball);
+            }
+            __syncthreads();
+            warp0_exclusive_scan(sm.counts, E);
+            __syncthreads();
+#pragma unroll
+            for (int q = 0; q < kSelRounds; ++q) {
+                const uint32_t pos = sel_base + sm.counts[q * nwarps + warp] + sel_before[q];
+                const int64_t j = t0 + int64_t(q) * blockDim.x + threadIdx.x;
+                if ((sel >> q & 1u) && pos < uint32_t(kMaxCand))
+                    sm.cand[pos] = (static_cast<unsigned long long>(key[q]) << 32) | (0xffffffffu - uint32_t(j));
+            }
+            eq_base += eq_total;
+            sel_base += sm.counts[E];
+            __syncthreads();  // counts is rewritten by the next tile
+        }
+    } else {
+        for (int64_t t0 = 0; t0 < m; t0 += blockDim.x) {
+            const int64_t j = t0 + threadIdx.x;
+            uint32_t key = 0;
+            if (j < m) key = key_of(j);
+            const bool gt = j < m && key > T;
+            const bool eq = j < m && key == T;
+            uint32_t eq_total, sel_total;
+            const uint32_t eq_rank = eq_base + block_exclusive_count(eq, sm.warp_sums, &eq_total);
+            const bool sel = gt || (eq && eq_rank < need_eq);
+            const uint32_t pos = sel_base + block_exclusive_count(sel, sm.warp_sums, &sel_total);
+            if (sel && pos < uint32_t(kMaxCand))
+                sm.cand[pos] = (static_cast<unsigned long long>(key) << 32) | (0xffffffffu - uint32_t(j));
+            eq_base += eq_total;
+            sel_base += sel_total;
+        }
     }
     const int P = pow2_at_least(k);
     for (int i = k + threadIdx.x; i < P; i += blockDim.x) sm.cand[i] = 0ull;

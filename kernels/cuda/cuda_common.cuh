@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "cuda_kernels.h"
 
@@ -50,6 +51,14 @@ __device__ __forceinline__ uint32_t order_key_dev(float v) {
 __device__ __forceinline__ uint32_t abs_key_dev(float v) { return __float_as_uint(v) & 0x7fffffffu; }
 
 __device__ __forceinline__ float relu_dev(float v) { return v > 0.0f ? v : 0.0f; }
+
+// Opt-in kernel variants not yet validated on a GPU: taken only while the environment variable `name`
+// is "1" (read on every call, so tests and benchmarks can switch them per process or per case). Once a
+// GPU run has checked and timed a variant it becomes the default and its switch goes away.
+inline bool opted_in(const char *name) {
+    const char *v = std::getenv(name);
+    return v && v[0] == '1' && v[1] == 0;
+}
 
 inline unsigned grid_cap(int64_t blocks) { return unsigned(blocks < 65535 * 16 ? blocks : 65535 * 16); }
 

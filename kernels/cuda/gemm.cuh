@@ -305,9 +305,10 @@ sas_status scratch_pool(cudaMemPool_t *pool, const char *what);
 // allocate/free pair through the pool still cost several us of host time per call). `slot` separates
 // temporaries that are alive at the same time within one call. As with any CUDA stream, calls that share
 // a stream must not be issued from several host threads at once. Larger temporaries are allocated from
-// the pool and freed (stream-ordered) when the Scratch goes out of scope.
+// the pool and freed (stream-ordered) when the Scratch goes out of scope. With zero_new, a buffer is
+// zeroed (stream-ordered) when it is first allocated or grown: for counters that kernels leave at zero.
 constexpr size_t kStreamBufferMax = size_t(16) << 20;
-sas_status stream_buffer(cudaStream_t st, int slot, size_t bytes, void **p, const char *what);
+sas_status stream_buffer(cudaStream_t st, int slot, size_t bytes, void **p, const char *what, bool zero_new = false);
 
 struct Scratch {
     void *p = nullptr;

@@ -133,8 +133,7 @@ template <class TA, class TW> bool gemv_tc_usable(int64_t n, const TW *W, int64_
     if constexpr (!std::is_same<TA, TW>::value || sizeof(TW) != 2) {
         return false;
     } else {
-        const char *opt = std::getenv("SAS_CUDA_TC_GEMV");
-        return opt && opt[0] == '1' && n >= 2 && n <= 16 && N % 8 == 0 &&
+        return opted_in("SAS_CUDA_TC_GEMV") && n >= 2 && n <= 16 && N % 8 == 0 &&
                reinterpret_cast<uintptr_t>(W) % 16 == 0;
     }
 }

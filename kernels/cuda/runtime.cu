@@ -49,7 +49,7 @@ sas_status check_cuda(cudaError_t err, const char *what) {
 
 sas_status check_launch(const char *what) { return check_cuda(cudaGetLastError(), what); }
 
-sas_status stream_buffer(cudaStream_t st, int slot, size_t bytes, void **p, const char *what) {
+sas_status stream_buffer(cudaStream_t st, int slot, size_t bytes, void **p, const char *what, bool zero_new) {
     static std::mutex mu;
     // (device, stream, slot, host thread for cudaStreamPerThread, which names a different stream per thread)
     using Key = std::tuple<int, cudaStream_t, int, std::thread::id>;
@@ -71,6 +71,13 @@ sas_status stream_buffer(cudaStream_t st, int slot, size_t bytes, void **p, cons
             (void)cudaGetLastError();
             return fail(SAS_ERR_ALLOC, "%s: cudaMallocFromPoolAsync(%zu bytes) failed: %s", what, cap,
                         cudaGetErrorString(err));
+        }
+        if (zero_new) {
+            err = cudaMemsetAsync(q, 0, cap, st);
+            if (err != cudaSuccess) {
+                (void)cudaFreeAsync(q, st);
+                return check_cuda(err, what);
+            }
         }
         entry = {q, cap};
     }

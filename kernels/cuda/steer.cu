@@ -181,6 +181,135 @@ template <class T> __global__ void __launch_bounds__(kThreads) steer_coop_kernel
     }
 }
 
+// ---- Opt-in variant (SAS_CUDA_STEER_ONE=1, not yet run on a GPU): one plain launch, no grid barrier --
+// Block (g, r) takes feature group g (F consecutive features of the support) of row r:
+//  A. a warp per feature: c_i = relu(f_i + lambda v_i) - f_i from the ORIGINAL row x[r];
+//  B. the group's partial update delta_g = sum_{i in g} c_i Wdec_S[i] over all d columns, to a workspace;
+//  C. the last of the row's G blocks to finish (a per-row arrival counter, the CUDA "threadfence
+//     reduction" pattern: no block ever waits for another) adds x[r] += delta_0 + ... + delta_{G-1}
+//     in group order, so the result does not depend on which block came last, and resets the counter.
+// Every block of row r has read x[r] (phase A) before it arrives, so the one writer of x[r] runs after
+// all its readers; rows never read each other. With G == 1 the block adds its update to x directly.
+// The aim is the decode step's latency: a plain launch instead of a cooperative one, and no grid-wide
+// barrier. Used for small steps only (few rows, s <= kOneMaxS); the other paths take the rest.
+constexpr int kOneMaxF = 32;                    // features per group, at most
+constexpr int64_t kOneMaxS = 16 * kOneMaxF;     // the support it takes, at most (G <= 16)
+struct OneArgs {
+    int F, G;          // features per group, groups per row
+    float *delta;      // [n, G, d] partial updates
+    uint32_t *nz;      // [n, G] whether group g of row r has a non-zero coefficient
+    uint32_t *arrived; // [n] arrival counters, zero between calls (the last block resets its row's)
+};
+
+// Group size: about 8 features per group up to 16 groups, so a row's update is summed from at most 16
+// partials in the last block.
+inline void one_groups(int64_t s, int *F, int *G) {
+    const int64_t g = std::min<int64_t>((s + 7) / 8, 16);
+    *F = int((s + g - 1) / g);
+    *G = int((s + *F - 1) / *F);
+}
+
+template <class T> __global__ void __launch_bounds__(kThreads) steer_one_kernel(SteerArgs a, OneArgs o) {
+    constexpr int V = vec_of<T>();
+    __shared__ float cs[kOneMaxF];
+    __shared__ int s_last;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = blockIdx.x;
+    const int64_t i0 = int64_t(g) * o.F, i1 = i0 + o.F < a.s ? i0 + o.F : a.s;
+    const int64_t nv = a.d / V;  // whole 16-byte vectors per row (the vector paths need d % V == 0)
+    for (int64_t r = blockIdx.y; r < a.n; r += gridDim.y) {
+        if (!row_steered(a, r)) continue;  // uniform over the block
+        // A. coefficients of the group's features, a warp each, lanes over d, a fixed shuffle tree.
+        const T *xr = static_cast<const T *>(a.x) + r * a.ldx;
+        for (int64_t i = i0 + warp; i < i1; i += kWarps) {
+            const T *w = static_cast<const T *>(a.Wenc_S) + i * a.d;
+            float acc = 0.0f;
+            if (a.vec_enc) {
+#pragma unroll 4
+                for (int64_t q = lane; q < nv; q += 32) {
+                    float xv[V], wv[V];
+                    load_vec_plain(xr + q * V, xv);
+                    load_vec(w + q * V, wv);
+#pragma unroll
+                    for (int c = 0; c < V; ++c) acc += xv[c] * wv[c];
+                }
+            } else {
+                for (int64_t k = lane; k < a.d; k += 32) acc += to_f32(xr[k]) * to_f32(w[k]);
+            }
+#pragma unroll
+            for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+            if (lane == 0) {
+                const float pre = acc + to_f32(static_cast<const T *>(a.benc_S)[i]);
+                const float f =
+                    a.jump ? (pre > to_f32(static_cast<const T *>(a.thr_S)[i]) ? pre : 0.0f) : relu_dev(pre);
+                cs[i - i0] = relu_dev(f + a.lambda * a.v_S[i]) - f;
+            }
+        }
+        __syncthreads();
+        const bool any = __syncthreads_or(threadIdx.x < i1 - i0 && cs[threadIdx.x] != 0.0f);
+        // B. the group's update over all d columns: thread t owns 16-byte column vectors t, t + 256, ...
+        T *xw = static_cast<T *>(a.x) + r * a.ldx;
+        const T *Wd = static_cast<const T *>(a.Wdec_S);
+        float *dg = o.delta + (r * o.G + g) * a.d;
+        const bool direct = o.G == 1;  // the only block of the row: x[r] was read by this block alone
+        if (any) {
+            if (a.vec_dec) {
+                for (int64_t q = threadIdx.x; q < nv; q += kThreads) {
+                    float acc[V];
+#pragma unroll
+                    for (int c = 0; c < V; ++c) acc[c] = 0.0f;
+                    for (int64_t i = i0; i < i1; ++i) {
+                        float w[V];
+                        load_vec(Wd + i * a.d + q * V, w);
+                        const float ci = cs[i - i0];
+#pragma unroll
+                        for (int c = 0; c < V; ++c) acc[c] += ci * w[c];
+                    }
+#pragma unroll
+                    for (int c = 0; c < V; ++c) {
+                        if (direct)
+                            xw[q * V + c] = from_f32<T>(to_f32(xw[q * V + c]) + acc[c]);
+                        else
+                            dg[q * V + c] = acc[c];
+                    }
+                }
+            } else {
+                for (int64_t j = threadIdx.x; j < a.d; j += kThreads) {
+                    float acc = 0.0f;
+                    for (int64_t i = i0; i < i1; ++i) acc += cs[i - i0] * to_f32(Wd[i * a.d + j]);
+                    if (direct)
+                        xw[j] = from_f32<T>(to_f32(xw[j]) + acc);
+                    else
+                        dg[j] = acc;
+                }
+            }
+        }
+        if (!direct) {
+            // C. arrive; the last block of the row adds the partials in group order.
+            if (threadIdx.x == 0) o.nz[r * o.G + g] = any ? 1u : 0u;
+            __threadfence();  // this block's delta and flag are visible device-wide before it arrives
+            __syncthreads();
+            if (threadIdx.x == 0) s_last = atomicAdd(&o.arrived[r], 1u) == uint32_t(o.G - 1);
+            __syncthreads();
+            if (s_last) {
+                __threadfence();  // the other blocks' writes, published before their arrival, are seen
+                uint32_t nzmask = 0;
+                for (int q = 0; q < o.G; ++q) nzmask |= (__ldcg(o.nz + r * o.G + q) ? 1u : 0u) << q;
+                if (nzmask) {  // else the row's coefficients are all zero: x[r] stays bit for bit
+                    for (int64_t j = threadIdx.x; j < a.d; j += kThreads) {
+                        float sum = to_f32(xw[j]);
+                        for (int q = 0; q < o.G; ++q)
+                            if (nzmask >> q & 1u) sum += __ldcg(o.delta + (r * o.G + q) * a.d + j);
+                        xw[j] = from_f32<T>(sum);
+                    }
+                }
+                if (threadIdx.x == 0) o.arrived[r] = 0u;  // ready for the next call on this stream
+            }
+        }
+        __syncthreads();  // cs and s_last are reused for the block's next row
+    }
+}
+
 bool aligned16(const void *p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // Co-resident blocks of steer_coop_kernel<T> on the current device (0: no cooperative launch), cached.
@@ -238,6 +367,24 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
                     d % V == 0 && aligned16(Wdec_S)};
         const int64_t cbs = (d + cols_of<T>() - 1) / cols_of<T>();
         const int64_t work = std::max(n * s, n * cbs);
+        // Opt-in: one plain launch for small steps (see steer_one_kernel).
+        if (s <= kOneMaxS && n <= 64 && size_t(n * 16 * d) * sizeof(float) <= kStreamBufferMax &&
+            opted_in("SAS_CUDA_STEER_ONE")) {
+            OneArgs o{};
+            one_groups(s, &o.F, &o.G);
+            if (o.G > 1) {
+                void *delta = nullptr, *nz = nullptr, *arrived = nullptr;  // n <= 64: small, stream buffers
+                SAS_TRY(stream_buffer(st, 1, size_t(n * o.G * d) * sizeof(float), &delta, "sas_steer_fused"));
+                SAS_TRY(stream_buffer(st, 2, size_t(n * o.G) * sizeof(uint32_t), &nz, "sas_steer_fused"));
+                // Slot 3 holds only these counters, zeroed when allocated and left at zero by every call.
+                SAS_TRY(stream_buffer(st, 3, size_t(n) * sizeof(uint32_t), &arrived, "sas_steer_fused", true));
+                o.delta = static_cast<float *>(delta);
+                o.nz = static_cast<uint32_t *>(nz);
+                o.arrived = static_cast<uint32_t *>(arrived);
+            }
+            steer_one_kernel<T><<<dim3(unsigned(o.G), unsigned(n)), kThreads, 0, st>>>(a, o);
+            return check_launch("steer_one_kernel");
+        }
         // One cooperative launch while the work is a few waves of blocks (decode steps and small batches);
         // two plain launches for big batches, where a grid-wide barrier would idle the GPU.
         const int coop = coop_blocks<T>();

@@ -41,7 +41,7 @@ __device__ void write_sorted(TopkSmem &sm, int k, const T *row, IndexOf index_of
 
 // Phase 1. Chunk c of row r is [c * m / chunks, (c + 1) * m / chunks). With chunks == 1 the block
 // writes the row's final result; otherwise the chunk's k (key, index) candidates in index order.
-template <class T, bool ByAbs>
+template <class T, bool ByAbs, bool Fast>
 __global__ void __launch_bounds__(kTopkThreads)
     topk_chunk_kernel(const T *__restrict__ x, int64_t ldx, int64_t m, int k, int chunks, uint32_t *__restrict__ ck,
                       uint32_t *__restrict__ ci, float *__restrict__ out_values, int64_t *__restrict__ out_indices) {
@@ -53,7 +53,7 @@ __global__ void __launch_bounds__(kTopkThreads)
     const T *seg = x + r * ldx + c0;
     for (int64_t j = threadIdx.x; j < len; j += blockDim.x) keys[j] = key_dev<ByAbs>(seg[j]);
     __syncthreads();
-    block_topk_select([](int64_t j) { return keys[j]; }, len, k, sm);
+    block_topk_select<Fast>([](int64_t j) { return keys[j]; }, len, k, sm);
     if (chunks == 1) {
         write_sorted(sm, k, seg, [](int64_t p) { return p; }, out_values + r * k, out_indices + r * k);
         return;
@@ -67,7 +67,7 @@ __global__ void __launch_bounds__(kTopkThreads)
 }
 
 // Phase 2: the k largest of a row's chunks * k candidates, sorted.
-template <class T>
+template <class T, bool Fast>
 __global__ void __launch_bounds__(kTopkThreads)
     topk_merge_kernel(const T *__restrict__ x, int64_t ldx, int64_t total, int k, const uint32_t *__restrict__ ck,
                       const uint32_t *__restrict__ ci, float *__restrict__ out_values,
@@ -79,9 +79,9 @@ __global__ void __launch_bounds__(kTopkThreads)
     if (total <= kChunkMax) {  // one read from memory instead of one per radix pass
         for (int64_t p = threadIdx.x; p < total; p += blockDim.x) skeys[p] = keys[p];
         __syncthreads();
-        block_topk_select([](int64_t p) { return skeys[p]; }, total, k, sm);
+        block_topk_select<Fast>([](int64_t p) { return skeys[p]; }, total, k, sm);
     } else {
-        block_topk_select([keys](int64_t p) { return keys[p]; }, total, k, sm);
+        block_topk_select<Fast>([keys](int64_t p) { return keys[p]; }, total, k, sm);
     }
     write_sorted(sm, k, x + r * ldx, [idx](int64_t p) { return int64_t(idx[p]); }, out_values + r * k,
                  out_indices + r * k);
@@ -97,7 +97,7 @@ int chunks_for(int64_t n, int64_t m, int k) {
     return int((m + chunk - 1) / chunk);  // chunks of m / chunks <= chunk entries, >= kChunkMin / 2 >= k
 }
 
-template <class T, bool ByAbs>
+template <class T, bool ByAbs, bool Fast>
 sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int64_t m, int k, float *out_values,
                        int64_t *out_indices) {
     const int chunks = chunks_for(n, m, k);
@@ -107,7 +107,7 @@ sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int6
         const int64_t rows = std::min<int64_t>(n - r0, 65535);
         const T *xr = x + r0 * ldx;
         if (chunks == 1) {
-            topk_chunk_kernel<T, ByAbs><<<dim3(1, unsigned(rows)), kTopkThreads, smem, st>>>(
+            topk_chunk_kernel<T, ByAbs, Fast><<<dim3(1, unsigned(rows)), kTopkThreads, smem, st>>>(
                 xr, ldx, m, k, 1, nullptr, nullptr, out_values + r0 * k, out_indices + r0 * k);
             SAS_TRY(check_launch(what));
             continue;
@@ -116,11 +116,11 @@ sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int6
         Scratch ws(st);
         SAS_TRY(ws.alloc(size_t(rows * total) * 2 * sizeof(uint32_t), "sas_topk"));
         uint32_t *ck = ws.as<uint32_t>(), *ci = ck + rows * total;
-        topk_chunk_kernel<T, ByAbs><<<dim3(unsigned(chunks), unsigned(rows)), kTopkThreads, smem, st>>>(
+        topk_chunk_kernel<T, ByAbs, Fast><<<dim3(unsigned(chunks), unsigned(rows)), kTopkThreads, smem, st>>>(
             xr, ldx, m, k, chunks, ck, ci, nullptr, nullptr);
         SAS_TRY(check_launch(what));
         const size_t merge_smem = total <= kChunkMax ? size_t(total) * sizeof(uint32_t) : 0;
-        topk_merge_kernel<T><<<unsigned(rows), kTopkThreads, merge_smem, st>>>(xr, ldx, total, k, ck, ci,
+        topk_merge_kernel<T, Fast><<<unsigned(rows), kTopkThreads, merge_smem, st>>>(xr, ldx, total, k, ck, ci,
                                                                                out_values + r0 * k, out_indices + r0 * k);
         SAS_TRY(check_launch("topk_merge_kernel"));
     }
@@ -135,8 +135,13 @@ sas_status topk_rows(void *stream, sas_dtype dt, const void *x, int64_t ldx, int
     return with_dtype(dt, [&](auto tag) -> sas_status {
         using T = typename decltype(tag)::T;
         const T *xp = static_cast<const T *>(x);
-        return by_abs ? launch_topk<T, true>(as_stream(stream), xp, ldx, n, m, k, out_values, out_indices)
-                      : launch_topk<T, false>(as_stream(stream), xp, ldx, n, m, k, out_values, out_indices);
+        cudaStream_t st = as_stream(stream);
+        // Opt-in (not yet run on a GPU): warp-aggregated histograms and a tiled ordered pass, same result.
+        if (opted_in("SAS_CUDA_TOPK_FAST"))
+            return by_abs ? launch_topk<T, true, true>(st, xp, ldx, n, m, k, out_values, out_indices)
+                          : launch_topk<T, false, true>(st, xp, ldx, n, m, k, out_values, out_indices);
+        return by_abs ? launch_topk<T, true, false>(st, xp, ldx, n, m, k, out_values, out_indices)
+                      : launch_topk<T, false, false>(st, xp, ldx, n, m, k, out_values, out_indices);
     });
 }
 

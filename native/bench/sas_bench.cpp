@@ -5,7 +5,11 @@
 //
 //   sas_bench [--device cpu|cuda] [--full] [--dtype f32|bf16|f16] [--d 2304,3584] [--m 16384,65536]
 //             [--n 1,8,64] [--s 8,64,256] [--kernels encode,sparse,topk,subset,inject,pack,fused]
-//             [--reps N] [--min-ms T] [--csv FILE]
+//             [--reps N] [--min-ms T] [--csv FILE] [--ab]
+//
+// Opt-in CUDA variants (kernels/cuda: taken only while their environment variable is "1") show in the
+// variant column; --ab times every kernel that has one twice in the same process, on the same data:
+// default, then opted in, so a GPU run decides between them side by side.
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
@@ -36,6 +40,54 @@ struct Opts {
     int reps = 0;         // 0 = adaptive
     double min_ms = 300;  // adaptive: repeat until this much time (at least 3, at most 50 runs)
     std::string csv;
+    bool ab = false;  // --ab: each kernel with an opt-in CUDA variant, default and opted in
+};
+
+// The opt-in CUDA variants and the kernel each one changes.
+struct OptIn {
+    const char *env, *kernel, *label;
+};
+constexpr OptIn kOptIns[] = {{"SAS_CUDA_TC_GEMV", "encode", "tc"},
+                             {"SAS_CUDA_TOPK_FAST", "topk", "fast"},
+                             {"SAS_CUDA_STEER_ONE", "fused", "one"}};
+
+bool env_on(const char *name) {
+    const char *v = std::getenv(name);
+    return v && v[0] == '1' && v[1] == 0;
+}
+// " +label" for the opt-in of `kernel` when it is on in the environment (as the library sees it; the
+// opt-ins are CUDA kernels, so never on the CPU).
+std::string opt_label(sas_device dev, const char *kernel) {
+    std::string s;
+    if (dev != SAS_DEVICE_CUDA) return s;
+    for (const OptIn &oi : kOptIns)
+        if (std::strcmp(oi.kernel, kernel) == 0 && env_on(oi.env)) s += std::string(" +") + oi.label;
+    return s;
+}
+// The environment settings to time `kernel` under: as given; with --ab on CUDA, its opt-in off then on.
+std::vector<std::pair<const char *, bool>> settings_for(const struct Opts &o, const char *kernel) {
+    if (o.ab && o.dev == SAS_DEVICE_CUDA)
+        for (const OptIn &oi : kOptIns)
+            if (std::strcmp(oi.kernel, kernel) == 0) return {{oi.env, false}, {oi.env, true}};
+    return {{nullptr, false}};
+}
+// Sets one opt-in for a scope (nullptr: leaves the environment alone) and restores it after.
+struct EnvSetting {
+    const char *name;
+    std::string saved;
+    bool had;
+    EnvSetting(const char *n, bool on) : name(n), had(false) {
+        if (!name) return;
+        if (const char *v = std::getenv(name)) had = true, saved = v;
+        setenv(name, on ? "1" : "0", 1);
+    }
+    ~EnvSetting() {
+        if (!name) return;
+        if (had)
+            setenv(name, saved.c_str(), 1);
+        else
+            unsetenv(name);
+    }
 };
 
 std::vector<int64_t> parse_list(const char *s) {
@@ -169,10 +221,13 @@ int main(int argc, char **argv) {
             o.min_ms = std::atof(next());
         } else if (a == "--csv") {
             o.csv = next();
+        } else if (a == "--ab") {
+            o.ab = true;
         } else {
             std::printf("usage: sas_bench [--device cpu|cuda] [--full] [--dtype f32|bf16|f16] [--d LIST] [--m LIST]\n"
                         "                 [--n LIST] [--s LIST] [--kernels encode,sparse,topk,subset,inject,pack,fused]\n"
-                        "                 [--reps N] [--min-ms T] [--csv FILE]\n"
+                        "                 [--reps N] [--min-ms T] [--csv FILE] [--ab]\n"
+                        "--ab: time each kernel with an opt-in CUDA variant twice, default and opted in\n"
                         "defaults (cpu): d=2304 m=16384,65536 n=1,8,64 s=8,64,256 f32\n"
                         "--full (gpu):   d=2304,3584 m=16k,64k,256k,1M n=1,8,64,512 s=8,64,256 (bf16 on cuda)\n");
             return a == "--help" || a == "-h" ? 0 : 2;
@@ -192,9 +247,6 @@ int main(int argc, char **argv) {
     auto want = [&](const char *k) { return std::find(o.kernels.begin(), o.kernels.end(), k) != o.kernels.end(); };
 
     const sas_device dev = o.dev;
-    // The opt-in tensor-core encoder for 2..16 rows (kernels/cuda/gemv_tc.cuh): rows say when it was on.
-    const char *tc_env = std::getenv("SAS_CUDA_TC_GEMV");
-    const bool tc_gemv = dev == SAS_DEVICE_CUDA && tc_env && tc_env[0] == '1';
     const sas_dtype dt = o.dt;
     const size_t es = sas::dtype_size(dt);
     const std::string devname = sas::internal::device_name(dev);
@@ -254,11 +306,16 @@ int main(int argc, char **argv) {
                                             0, f.as<float>(), m),
                            "sas_encode_dense");
                     };
-                    double ms = time_ms(o, enc);
                     if (want("encode")) {
-                        rows.push_back({"encode_dense", tc_gemv ? "JumpReLU tc" : "JumpReLU", d, m, n, 0, ms,
-                                        wbytes + xbytes + double(n * m) * 4 + 2.0 * double(m) * double(es)});
-                        rows.back().b2b_ms = time_b2b_ms(o, ms, enc);
+                        for (const auto &set : settings_for(o, "encode")) {
+                            EnvSetting env(set.first, set.second);
+                            double ms = time_ms(o, enc);
+                            rows.push_back({"encode_dense", "JumpReLU" + opt_label(dev, "encode"), d, m, n, 0, ms,
+                                            wbytes + xbytes + double(n * m) * 4 + 2.0 * double(m) * double(es)});
+                            rows.back().b2b_ms = time_b2b_ms(o, ms, enc);
+                        }
+                    } else {
+                        enc();  // f for the fused rows' dense baseline
                     }
                 }
                 if (want("sparse")) {
@@ -276,23 +333,27 @@ int main(int argc, char **argv) {
                     for (int64_t k : o.s) {
                         if (k > m || k > 1024) continue;
                         DevMem ov(dev, size_t(n * k) * 4), oi(dev, size_t(n * k) * 8);
-                        auto topk = [&] {
-                            ok(sas_topk_rows(dev, nullptr, SAS_F32, f.p, m, n, m, int32_t(k), ov.as<float>(),
-                                             oi.as<int64_t>()),
-                               "sas_topk_rows");
-                        };
-                        double ms = time_ms(o, topk);
-                        rows.push_back({"topk_rows", "f32 rows", 0, m, n, k, ms, double(n * m) * 4 + double(n * k) * 12});
-                        rows.back().b2b_ms = time_b2b_ms(o, ms, topk);
-                        if (n == o.n.front()) {
-                            auto topk_abs = [&] {
-                                ok(sas_topk_abs(dev, nullptr, SAS_F32, vdense.p, m, int32_t(k), ov.as<float>(),
-                                                oi.as<int64_t>()),
-                                   "sas_topk_abs");
+                        for (const auto &set : settings_for(o, "topk")) {
+                            EnvSetting env(set.first, set.second);
+                            const std::string lab = opt_label(dev, "topk");
+                            auto topk = [&] {
+                                ok(sas_topk_rows(dev, nullptr, SAS_F32, f.p, m, n, m, int32_t(k), ov.as<float>(),
+                                                 oi.as<int64_t>()),
+                                   "sas_topk_rows");
                             };
-                            double ms2 = time_ms(o, topk_abs);
-                            rows.push_back({"topk_abs", "f32 vector", 0, m, 1, k, ms2, double(m) * 4 + double(k) * 12});
-                            rows.back().b2b_ms = time_b2b_ms(o, ms2, topk_abs);
+                            double ms = time_ms(o, topk);
+                            rows.push_back({"topk_rows", "f32 rows" + lab, 0, m, n, k, ms, double(n * m) * 4 + double(n * k) * 12});
+                            rows.back().b2b_ms = time_b2b_ms(o, ms, topk);
+                            if (n == o.n.front()) {
+                                auto topk_abs = [&] {
+                                    ok(sas_topk_abs(dev, nullptr, SAS_F32, vdense.p, m, int32_t(k), ov.as<float>(),
+                                                    oi.as<int64_t>()),
+                                       "sas_topk_abs");
+                                };
+                                double ms2 = time_ms(o, topk_abs);
+                                rows.push_back({"topk_abs", "f32 vector" + lab, 0, m, 1, k, ms2, double(m) * 4 + double(k) * 12});
+                                rows.back().b2b_ms = time_b2b_ms(o, ms2, topk_abs);
+                            }
                         }
                     }
                 }
@@ -345,7 +406,6 @@ int main(int argc, char **argv) {
                                                    SAS_ACT_JUMPRELU, vS.as<float>(), lambda, nullptr),
                                    "sas_steer_fused");
                             };
-                            double fused = time_ms(o, fused_step);
                             // The dense baseline: encode all m, dense coefficients, decode all m.
                             auto dense_step = [&] {
                                 ok(sas_encode_dense(dev, nullptr, dt, x2.p, d, n, d, dt, We.p, be.p, th.p, m,
@@ -358,15 +418,20 @@ int main(int argc, char **argv) {
                                    "decode_dense");
                             };
                             double dense = time_ms(o, dense_step);
-                            Row r{"steer_fused", "JumpReLU", d, m, n, s, fused,
-                                  2.0 * double(s * d) * double(es) + 2 * xbytes + double(s) * (4 + 2 * double(es))};
-                            r.dense_ms = dense;
-                            r.b2b_ms = time_b2b_ms(o, fused, fused_step);
-                            r.dense_b2b_ms = time_b2b_ms(o, dense, dense_step);
-                            rows.push_back(r);
+                            const double dense_b2b = time_b2b_ms(o, dense, dense_step);
+                            for (const auto &set : settings_for(o, "fused")) {
+                                EnvSetting env(set.first, set.second);
+                                const double fused = time_ms(o, fused_step);
+                                Row r{"steer_fused", "JumpReLU" + opt_label(dev, "fused"), d, m, n, s, fused,
+                                      2.0 * double(s * d) * double(es) + 2 * xbytes + double(s) * (4 + 2 * double(es))};
+                                r.dense_ms = dense;
+                                r.b2b_ms = time_b2b_ms(o, fused, fused_step);
+                                r.dense_b2b_ms = dense_b2b;
+                                rows.push_back(r);
+                            }
                             rows.push_back({"dense enc+dec", "baseline", d, m, n, s, dense,
                                             2 * wbytes + 2 * xbytes + 3.0 * double(n * m) * 4});
-                            rows.back().b2b_ms = r.dense_b2b_ms;
+                            rows.back().b2b_ms = dense_b2b;
                         }
                     }
                 }
@@ -391,14 +456,14 @@ int main(int argc, char **argv) {
     std::printf("\n## Fused steering vs dense encode + decode\n\n");
     if (b2b)
         std::printf("Median single call from an idle stream, and back to back (see time_b2b_ms).\n\n"
-                    "| d | m | n | s | fused | dense | speed-up | fused b2b | dense b2b | speed-up b2b |\n"
-                    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                    "| variant | d | m | n | s | fused | dense | speed-up | fused b2b | dense b2b | speed-up b2b |\n"
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     else
-        std::printf("| d | m | n | s | fused | dense | speed-up |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+        std::printf("| variant | d | m | n | s | fused | dense | speed-up |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const Row &r : rows) {
         if (r.dense_ms <= 0) continue;
-        std::printf("| %" PRId64 " | %" PRId64 " | %" PRId64 " | %" PRId64 " | %s | %s | %.0fx |", r.d, r.m, r.n, r.sk,
-                    fmt_time(r.ms).c_str(), fmt_time(r.dense_ms).c_str(), r.dense_ms / r.ms);
+        std::printf("| %s | %" PRId64 " | %" PRId64 " | %" PRId64 " | %" PRId64 " | %s | %s | %.0fx |", r.variant.c_str(),
+                    r.d, r.m, r.n, r.sk, fmt_time(r.ms).c_str(), fmt_time(r.dense_ms).c_str(), r.dense_ms / r.ms);
         if (b2b)
             std::printf(" %s | %s | %.0fx |", fmt_time(r.b2b_ms).c_str(), fmt_time(r.dense_b2b_ms).c_str(),
                         r.dense_b2b_ms / r.b2b_ms);

@@ -374,5 +374,28 @@ int main() {
             test_fused(dt, {600, 2304, 200, 16, 2.0f, act}, seed++);
         }
     }
+    // The opt-in single-launch step (SAS_CUDA_STEER_ONE=1, kernels/cuda/steer.cu), on a GPU only: the same
+    // checks with it switched on, at the edges of its grouping (one group: s <= 8, and up to 16 groups
+    // of <= 32 features: s = 512), of the sizes it takes (n <= 64, s <= 512; n = 65 and s = 513 go to the
+    // other paths), odd d (scalar loads) and lambda = 0. Every case calls it three times on one stream
+    // (three masks), so its per-row arrival counters must be back at zero after each call.
+    if (sas_cuda_available()) {
+        setenv("SAS_CUDA_STEER_ONE", "1", 1);
+        for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16})
+            for (sas_activation act : {SAS_ACT_JUMPRELU, SAS_ACT_RELU}) {
+                test_fused(dt, {1, 2304, 1000, 1, 4.0f, act}, seed++);
+                test_fused(dt, {1, 2304, 1000, 8, 4.0f, act}, seed++);
+                test_fused(dt, {1, 3584, 1000, 9, -3.0f, act}, seed++);
+                test_fused(dt, {8, 2304, 1000, 64, 2.0f, act}, seed++);
+                test_fused(dt, {3, 64, 1000, 256, 1.5f, act}, seed++);
+                test_fused(dt, {2, 64, 1000, 512, 2.0f, act}, seed++);
+                test_fused(dt, {2, 64, 1000, 513, 2.0f, act}, seed++);
+                test_fused(dt, {64, 64, 200, 40, 2.0f, act}, seed++);
+                test_fused(dt, {65, 64, 200, 40, 2.0f, act}, seed++);
+                test_fused(dt, {5, 67, 500, 70, 3.0f, act}, seed++);
+                test_fused(dt, {3, 64, 1000, 64, 0.0f, act}, seed++);
+            }
+        unsetenv("SAS_CUDA_STEER_ONE");
+    }
     return summary("test_steer");
 }

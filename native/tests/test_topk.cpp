@@ -121,10 +121,7 @@ void run_abs(sas_dtype dt, int64_t m, int32_t k, Fill fill, uint64_t seed) {
     }
 }
 
-}  // namespace
-
-int main() {
-    uint64_t seed = 100;
+void all_cases(uint64_t seed) {
     for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) {
         for (Fill f : {kGauss, kTies, kSparse}) {
             run_rows(dt, 1, 1000, 1, f, seed++);
@@ -147,6 +144,19 @@ int main() {
         run_abs(dt, (int64_t(1) << 20) + 3, 256, kSparse, seed++);
         run_abs(dt, 3000, 100, kZeros, seed++);
         run_rows(dt, 0, 1000, 10, kGauss, seed++);  // n = 0: no-op
+    }
+}
+
+}  // namespace
+
+int main() {
+    all_cases(100);
+    // The opt-in CUDA top-k (SAS_CUDA_TOPK_FAST=1: warp-aggregated histograms, tiled ordered pass), on a
+    // GPU only: every case again, CUDA against the stable reference and the CPU twin, which it must equal.
+    if (sas_cuda_available()) {
+        setenv("SAS_CUDA_TOPK_FAST", "1", 1);
+        all_cases(100);
+        unsetenv("SAS_CUDA_TOPK_FAST");
     }
     // A hand-made tie case: [3, -3, 2, -5, 5, 5, 0, -0]
     g_ctx = "topk hand-made";

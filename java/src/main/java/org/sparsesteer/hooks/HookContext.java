@@ -78,6 +78,21 @@ public final class HookContext {
         }
     }
 
+    /**
+     * Whether every position of the activation is selected (no padding, nothing left out): hooks then
+     * need no mask at all (on a GPU, building one is a host-to-device copy every step).
+     */
+    public boolean all(Positions which) {
+        for (int b = 0; b < padLeft.length; b++) {
+            for (int t = 0; t < length; t++) {
+                if (isPadding(b, t)) return false;
+                if (which == Positions.PROMPT ? !isPrompt(b, t) : which == Positions.GENERATED && !isGenerated(b, t))
+                    return false;
+            }
+        }
+        return true;
+    }
+
     /** Whether any position of the activation is selected (lets hooks skip work entirely). */
     public boolean any(Positions which) {
         for (int b = 0; b < padLeft.length; b++) {

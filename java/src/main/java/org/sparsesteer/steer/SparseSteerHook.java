@@ -124,7 +124,8 @@ public final class SparseSteerHook implements Hook, AutoCloseable {
     private Tensor fused(Tensor x, HookContext ctx, long B, long T, long d) {
         Tensor rows = x.reshape(B * T, d).to(packed.Wenc_S().scalar_type()).clone();   // caller's scope owns it
         try (PointerScope scope = new PointerScope()) {
-            Tensor mask = ctx.mask(positions).to(x.device(), ScalarType.Byte);
+            // Every row steered (a decode step, an unpadded batch): no mask, so no host-to-device copy.
+            Tensor mask = ctx.all(positions) ? null : ctx.mask(positions).to(x.device(), ScalarType.Byte);
             SasKernels.steerFused(rows, packed, activation(), vS, (float) lambda, mask);
         }
         return rows.view(B, T, d).to(x.scalar_type());

@@ -125,4 +125,28 @@ class HooksTest {
             pool.shutdown();
         }
     }
+
+    /** all(which) is true exactly when mask(which) selects every position (the fused hook then passes no mask). */
+    @Test
+    void allAgreesWithMask() {
+        HookContext[] contexts = {
+            new HookContext(0, 6, new int[] {0}, 6),          // prefill of one unpadded prompt
+            new HookContext(6, 1, new int[] {0}, 6),          // a decode step
+            new HookContext(0, 6, new int[] {0, 2}, 6),       // a left-padded batch
+            new HookContext(7, 1, new int[] {0, 2}, 6),       // its decode step: no padding in view
+            new HookContext(4, 4, new int[] {0, 1}, 6),       // prompt and generated positions together
+        };
+        int allCount = 0;
+        for (HookContext ctx : contexts) {
+            for (HookContext.Positions which : HookContext.Positions.values()) {
+                boolean every;
+                try (Tensor m = ctx.mask(which)) {
+                    every = m.sum().item_long() == m.numel();
+                }
+                assertEquals(every, ctx.all(which), which + " at start " + ctx.start() + " length " + ctx.length());
+                if (every) allCount++;
+            }
+        }
+        assertTrue(allCount > 0 && allCount < contexts.length * 3, "both outcomes exercised");
+    }
 }
