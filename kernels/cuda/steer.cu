@@ -265,12 +265,13 @@ template <class T> __global__ void __launch_bounds__(kThreads) steer_one_kernel(
 #pragma unroll
                         for (int c = 0; c < V; ++c) acc[c] += ci * w[c];
                     }
+                    if (direct) {
 #pragma unroll
-                    for (int c = 0; c < V; ++c) {
-                        if (direct)
-                            xw[q * V + c] = from_f32<T>(to_f32(xw[q * V + c]) + acc[c]);
-                        else
-                            dg[q * V + c] = acc[c];
+                        for (int c = 0; c < V; ++c) xw[q * V + c] = from_f32<T>(to_f32(xw[q * V + c]) + acc[c]);
+                    } else {  // V = 4 or 8 floats: one or two 16-byte stores (d % V == 0 keeps them aligned)
+#pragma unroll
+                        for (int c = 0; c < V; c += 4)
+                            *reinterpret_cast<float4 *>(dg + q * V + c) = make_float4(acc[c], acc[c + 1], acc[c + 2], acc[c + 3]);
                     }
                 }
             } else {
@@ -296,7 +297,25 @@ template <class T> __global__ void __launch_bounds__(kThreads) steer_one_kernel(
                 uint32_t nzmask = 0;
                 for (int q = 0; q < o.G; ++q) nzmask |= (__ldcg(o.nz + r * o.G + q) ? 1u : 0u) << q;
                 if (nzmask) {  // else the row's coefficients are all zero: x[r] stays bit for bit
-                    for (int64_t j = threadIdx.x; j < a.d; j += kThreads) {
+                    // Four columns per thread (one 16-byte load per group) when d allows; the sum is
+                    // x + delta_0 + delta_1 + ... per column either way.
+                    const int64_t d4 = a.d % 4 == 0 ? a.d / 4 : 0;
+                    for (int64_t j4 = threadIdx.x; j4 < d4; j4 += kThreads) {
+                        float sum[4];
+#pragma unroll
+                        for (int c = 0; c < 4; ++c) sum[c] = to_f32(xw[4 * j4 + c]);
+                        for (int q = 0; q < o.G; ++q)
+                            if (nzmask >> q & 1u) {
+                                const float4 v = __ldcg(reinterpret_cast<const float4 *>(o.delta + (r * o.G + q) * a.d) + j4);
+                                sum[0] += v.x;
+                                sum[1] += v.y;
+                                sum[2] += v.z;
+                                sum[3] += v.w;
+                            }
+#pragma unroll
+                        for (int c = 0; c < 4; ++c) xw[4 * j4 + c] = from_f32<T>(sum[c]);
+                    }
+                    for (int64_t j = 4 * d4 + threadIdx.x; j < a.d; j += kThreads) {
                         float sum = to_f32(xw[j]);
                         for (int q = 0; q < o.G; ++q)
                             if (nzmask >> q & 1u) sum += __ldcg(o.delta + (r * o.G + q) * a.d + j);

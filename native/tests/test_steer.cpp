@@ -377,8 +377,9 @@ int main() {
     // The opt-in single-launch step (SAS_CUDA_STEER_ONE=1, kernels/cuda/steer.cu), on a GPU only: the same
     // checks with it switched on, at the edges of its grouping (one group: s <= 8, and up to 16 groups
     // of <= 32 features: s = 512), of the sizes it takes (n <= 64, s <= 512; n = 65 and s = 513 go to the
-    // other paths), odd d (scalar loads) and lambda = 0. Every case calls it three times on one stream
-    // (three masks), so its per-row arrival counters must be back at zero after each call.
+    // other paths), odd d (scalar loads), d = 68 (vector sums, scalar bf16 loads) and lambda = 0. Every
+    // case calls it three times on one stream (three masks), so its per-row arrival counters must be
+    // back at zero after each call.
     if (sas_cuda_available()) {
         setenv("SAS_CUDA_STEER_ONE", "1", 1);
         for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16})
@@ -393,6 +394,7 @@ int main() {
                 test_fused(dt, {64, 64, 200, 40, 2.0f, act}, seed++);
                 test_fused(dt, {65, 64, 200, 40, 2.0f, act}, seed++);
                 test_fused(dt, {5, 67, 500, 70, 3.0f, act}, seed++);
+                test_fused(dt, {3, 68, 500, 20, 3.0f, act}, seed++);  // d % 4 == 0, d % 8 != 0
                 test_fused(dt, {3, 64, 1000, 64, 0.0f, act}, seed++);
             }
         unsetenv("SAS_CUDA_STEER_ONE");
