@@ -8,12 +8,15 @@
 //    an f32 workspace that a second kernel sums in a fixed order: deterministic, no atomics.
 //  - 2 <= n <= 16, bf16/f16, opted in with SAS_CUDA_TC_GEMV=1: the tensor-core kernel of gemv_tc.cuh
 //    (not yet run on a GPU), same split-K scheme.
-//  - n > 16: a 64x64x16 shared-memory tiled kernel, 4x4 outputs per thread, same split-K scheme.
+//  - n > 16: a 64x64x16 shared-memory tiled kernel, 4x4 outputs per thread, same split-K scheme; or,
+//    bf16/f16 opted in with SAS_CUDA_TC_GEMM=1, the tensor-core kernel of gemm_tc.cuh (not yet run on a
+//    GPU), same split-K scheme.
 #pragma once
 
 #include <cstdlib>
 
 #include "cuda_common.cuh"
+#include "gemm_tc.cuh"
 #include "gemv_tc.cuh"
 
 namespace sas {
@@ -353,14 +356,16 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
                 const char *what) {
     if (n == 0) return SAS_OK;
     const bool small = n <= 16;
-    const bool tc = small && gemv_tc_usable<TA, TW>(n, W, N);  // opt-in, see gemv_tc.cuh
+    const bool tc = small && gemv_tc_usable<TA, TW>(n, W, N);               // opt-in, see gemv_tc.cuh
+    const bool tcg = !small && gemm_tc_usable<TA, TW>(n, A, lda, K, W, N);  // opt-in, see gemm_tc.cuh
     const int64_t gemv_cols =
         tc ? kTcCols : 32 * (small ? gemv_cpt<TW>(int(n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : n <= 8 ? 8 : 16)) : 4);
-    const int64_t col_blocks = small ? (N + gemv_cols - 1) / gemv_cols : (N + kTileN - 1) / kTileN;
-    const int64_t row_blocks = small ? 1 : std::min<int64_t>((n + kTileM - 1) / kTileM, 65535);
+    const int64_t tile_m = tcg ? kTcgM : kTileM, tile_n = tcg ? kTcgN : kTileN;
+    const int64_t col_blocks = small ? (N + gemv_cols - 1) / gemv_cols : (N + tile_n - 1) / tile_n;
+    const int64_t row_blocks = small ? 1 : std::min<int64_t>((n + tile_m - 1) / tile_m, 65535);
     const int64_t base = col_blocks * row_blocks;
     const int64_t target = int64_t(sm_count()) * (small ? 8 : 4);
-    const int64_t kunit = small ? kGemvKUnit : kTileK;
+    const int64_t kunit = small ? kGemvKUnit : tcg ? kTcgK : kTileK;
     int64_t kb = base < target ? (target + base - 1) / base : 1;
     kb = std::min<int64_t>(kb, std::max<int64_t>(1, K / (kunit * 4)));  // >= 4 steps per split
     kb = std::min<int64_t>(kb, 64);
@@ -392,6 +397,11 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
             launch_gemv<TA, TW, 8>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
         else
             launch_gemv<TA, TW, 16>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
+    } else if (tcg) {
+        if constexpr (std::is_same<TA, TW>::value && sizeof(TW) == 2) {
+            const dim3 grid = dim3(unsigned(col_blocks), unsigned(row_blocks), unsigned(kb));
+            gemm_tc_kernel<TW, Epi><<<grid, kTcgThreads, 0, st>>>(A, lda, n, K, W, N, kchunk, wsp, epi);
+        }
     } else {
         const dim3 grid = dim3(unsigned(col_blocks), unsigned(row_blocks), unsigned(kb));
         gemm_tiled_kernel<TA, TW, Epi><<<grid, 256, 0, st>>>(A, lda, n, K, W, N, kchunk, wsp, epi);

@@ -47,7 +47,8 @@ struct Opts {
 struct OptIn {
     const char *env, *kernel, *label;
 };
-constexpr OptIn kOptIns[] = {{"SAS_CUDA_TC_GEMV", "encode", "tc"},
+constexpr OptIn kOptIns[] = {{"SAS_CUDA_TC_GEMV", "encode", "tc_gemv"},
+                             {"SAS_CUDA_TC_GEMM", "encode", "tc_gemm"},
                              {"SAS_CUDA_TOPK_FAST", "topk", "fast"},
                              {"SAS_CUDA_STEER_ONE", "fused", "one"}};
 
@@ -55,7 +56,7 @@ bool env_on(const char *name) {
     const char *v = std::getenv(name);
     return v && v[0] == '1' && v[1] == 0;
 }
-// " +label" for the opt-in of `kernel` when it is on in the environment (as the library sees it; the
+// " +label" for each opt-in of `kernel` that is on in the environment (as the library sees it; the
 // opt-ins are CUDA kernels, so never on the CPU).
 std::string opt_label(sas_device dev, const char *kernel) {
     std::string s;
@@ -64,30 +65,37 @@ std::string opt_label(sas_device dev, const char *kernel) {
         if (std::strcmp(oi.kernel, kernel) == 0 && env_on(oi.env)) s += std::string(" +") + oi.label;
     return s;
 }
-// The environment settings to time `kernel` under: as given; with --ab on CUDA, its opt-in off then on.
-std::vector<std::pair<const char *, bool>> settings_for(const struct Opts &o, const char *kernel) {
+// The environments to time `kernel` under: as given (no change); with --ab on CUDA, its opt-ins all off,
+// then all on. Each opt-in only takes the shapes it is written for (tc_gemv n = 2..16, tc_gemm n > 16).
+using EnvSet = std::vector<std::pair<const char *, bool>>;
+std::vector<EnvSet> settings_for(const struct Opts &o, const char *kernel) {
+    EnvSet off, on;
     if (o.ab && o.dev == SAS_DEVICE_CUDA)
         for (const OptIn &oi : kOptIns)
-            if (std::strcmp(oi.kernel, kernel) == 0) return {{oi.env, false}, {oi.env, true}};
-    return {{nullptr, false}};
+            if (std::strcmp(oi.kernel, kernel) == 0) off.push_back({oi.env, false}), on.push_back({oi.env, true});
+    if (off.empty()) return {EnvSet{}};
+    return {off, on};
 }
-// Sets one opt-in for a scope (nullptr: leaves the environment alone) and restores it after.
+// Applies an EnvSet for a scope and restores the previous values after.
 struct EnvSetting {
-    const char *name;
-    std::string saved;
-    bool had;
-    EnvSetting(const char *n, bool on) : name(n), had(false) {
-        if (!name) return;
-        if (const char *v = std::getenv(name)) had = true, saved = v;
-        setenv(name, on ? "1" : "0", 1);
+    std::vector<std::pair<const char *, std::pair<bool, std::string>>> saved;
+    explicit EnvSetting(const EnvSet &set) {
+        for (const auto &e : set) {
+            const char *v = std::getenv(e.first);
+            saved.push_back({e.first, {v != nullptr, v ? v : ""}});
+            setenv(e.first, e.second ? "1" : "0", 1);
+        }
     }
     ~EnvSetting() {
-        if (!name) return;
-        if (had)
-            setenv(name, saved.c_str(), 1);
-        else
-            unsetenv(name);
+        for (const auto &e : saved) {
+            if (e.second.first)
+                setenv(e.first, e.second.second.c_str(), 1);
+            else
+                unsetenv(e.first);
+        }
     }
+    EnvSetting(const EnvSetting &) = delete;
+    EnvSetting &operator=(const EnvSetting &) = delete;
 };
 
 std::vector<int64_t> parse_list(const char *s) {
@@ -308,7 +316,7 @@ int main(int argc, char **argv) {
                     };
                     if (want("encode")) {
                         for (const auto &set : settings_for(o, "encode")) {
-                            EnvSetting env(set.first, set.second);
+                            EnvSetting env(set);
                             double ms = time_ms(o, enc);
                             rows.push_back({"encode_dense", "JumpReLU" + opt_label(dev, "encode"), d, m, n, 0, ms,
                                             wbytes + xbytes + double(n * m) * 4 + 2.0 * double(m) * double(es)});
@@ -334,7 +342,7 @@ int main(int argc, char **argv) {
                         if (k > m || k > 1024) continue;
                         DevMem ov(dev, size_t(n * k) * 4), oi(dev, size_t(n * k) * 8);
                         for (const auto &set : settings_for(o, "topk")) {
-                            EnvSetting env(set.first, set.second);
+                            EnvSetting env(set);
                             const std::string lab = opt_label(dev, "topk");
                             auto topk = [&] {
                                 ok(sas_topk_rows(dev, nullptr, SAS_F32, f.p, m, n, m, int32_t(k), ov.as<float>(),
@@ -420,7 +428,7 @@ int main(int argc, char **argv) {
                             double dense = time_ms(o, dense_step);
                             const double dense_b2b = time_b2b_ms(o, dense, dense_step);
                             for (const auto &set : settings_for(o, "fused")) {
-                                EnvSetting env(set.first, set.second);
+                                EnvSetting env(set);
                                 const double fused = time_ms(o, fused_step);
                                 Row r{"steer_fused", "JumpReLU" + opt_label(dev, "fused"), d, m, n, s, fused,
                                       2.0 * double(s * d) * double(es) + 2 * xbytes + double(s) * (4 + 2 * double(es))};

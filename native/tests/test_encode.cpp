@@ -87,9 +87,10 @@ int check_row(const float *got, const double *pre, const double *scale, const Sa
     return bad;
 }
 
-void test_case(Sizes sz, sas_dtype dt, uint64_t seed) {
+// pad: x's row stride is d + pad (default: d + 3 for several rows, an odd stride).
+void test_case(Sizes sz, sas_dtype dt, uint64_t seed, int64_t pad = -1) {
     Rng rng(seed);
-    const int64_t n = sz.n, d = sz.d, m = sz.m, ldx = d + (n > 1 ? 3 : 0), ldo = m + 5;
+    const int64_t n = sz.n, d = sz.d, m = sz.m, ldx = d + (pad >= 0 ? pad : n > 1 ? 3 : 0), ldo = m + 5;
     Sae sae = make_sae(dt, d, m, rng);
     Arr x = randn(dt, std::max<int64_t>(n * ldx, 1), rng);
     Ref ref = reference(x, ldx, n, sae);
@@ -233,16 +234,29 @@ int main() {
     uint64_t seed = 1;
     for (const Sizes &c : cases)
         for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
-    // The opt-in tensor-core path for 2..16 rows of bf16/f16 (kernels/cuda/gemv_tc.cuh), on a GPU only:
-    // the same checks (CPU twin and reference) with it switched on, plus shapes that exercise its edges
-    // (n = 2, 8, 9, 16; m not a multiple of its 64-column blocks; d not a multiple of 16).
+    for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case({20, 2304, 333}, dt, seed++, 8);  // stride d + 8
+    // The opt-in tensor-core paths (kernels/cuda/gemv_tc.cuh for 2..16 rows, gemm_tc.cuh for more), on a
+    // GPU only: the same checks (CPU twin and reference) with them switched on. gemv_tc: n = 2, 8, 9, 16,
+    // m not a multiple of its 64-column blocks, d not a multiple of 16. gemm_tc (needs row strides and
+    // sizes in whole 16-byte chunks, hence pad 8): n = 17, 64, 100 (row tiles of 64, partly filled), m not
+    // a multiple of its 128-column tiles, d = 2304 and 200 (K not a multiple of its 32-k steps), and
+    // shapes it must decline (odd stride, m % 8 != 0) for the default kernels.
     if (sas_cuda_available()) {
         setenv("SAS_CUDA_TC_GEMV", "1", 1);
+        setenv("SAS_CUDA_TC_GEMM", "1", 1);
         const Sizes tc_cases[] = {{2, 64, 1000}, {3, 3584, 1000}, {8, 2304, 2000}, {9, 64, 16411},
                                   {16, 256, 2000}, {5, 200, 1000}, {7, 2304, 8}};
         for (const Sizes &c : tc_cases)
             for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
+        const Sizes tcg_cases[] = {{17, 64, 1000}, {64, 2304, 1000}, {100, 256, 2000}, {40, 200, 1000}, {33, 3584, 136}};
+        for (const Sizes &c : tcg_cases)
+            for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++, 8);
+        for (sas_dtype dt : {SAS_BF16, SAS_F16}) {
+            test_case({20, 64, 1000}, dt, seed++);     // odd stride: the default tiled kernel
+            test_case({20, 64, 1001}, dt, seed++, 8);  // m % 8 != 0: the default tiled kernel
+        }
         unsetenv("SAS_CUDA_TC_GEMV");
+        unsetenv("SAS_CUDA_TC_GEMM");
     }
     return summary("test_encode");
 }
