@@ -115,14 +115,14 @@ template <bool Fast = false, class KeyOf>
 __device__ void block_topk_select(KeyOf key_of, int64_t m, int k, TopkSmem &sm) {
     uint32_t prefix = 0, mask = 0;
     uint32_t kr = uint32_t(k);
-    const unsigned lane = threadIdx.x & 31u;
+    const unsigned lane_id = threadIdx.x & 31u;
     for (int shift = 24; shift >= 0; shift -= 8) {
         for (int i = threadIdx.x; i < 256; i += blockDim.x) sm.hist[i] = 0;
         __syncthreads();
         if constexpr (Fast) {
             constexpr uint32_t kNone = 0xffffffffu;
-            for (int64_t base = int64_t(threadIdx.x - lane); base < m; base += blockDim.x) {  // warp-uniform
-                const int64_t j = base + lane;
+            for (int64_t base = int64_t(threadIdx.x - lane_id); base < m; base += blockDim.x) {  // warp-uniform
+                const int64_t j = base + lane_id;
                 uint32_t bin = kNone;
                 if (j < m) {
                     const uint32_t key = key_of(j);
@@ -130,10 +130,11 @@ __device__ void block_topk_select(KeyOf key_of, int64_t m, int k, TopkSmem &sm) 
                 }
                 const uint32_t first = __shfl_sync(0xffffffffu, bin, 0);
                 if (__all_sync(0xffffffffu, bin == first)) {
-                    if (lane == 0 && first != kNone) atomicAdd(&sm.hist[first], 32u);
+                    if (lane_id == 0 && first != kNone) atomicAdd(&sm.hist[first], 32u);
                 } else {
                     const unsigned peers = __match_any_sync(0xffffffffu, bin);
-                    if (bin != kNone && lane == unsigned(__ffs(peers) - 1)) atomicAdd(&sm.hist[bin], uint32_t(__popc(peers)));
+                    if (bin != kNone && lane_id == unsigned(__ffs(peers) - 1))
+                        atomicAdd(&sm.hist[bin], uint32_t(__popc(peers)));
                 }
             }
         } else {
@@ -182,7 +183,7 @@ __device__ void block_topk_select(KeyOf key_of, int64_t m, int k, TopkSmem &sm) 
         // Tile of kSelRounds * blockDim keys: key j = t0 + q * blockDim + threadIdx (coalesced, and the
         // order (q, warp, lane) is index order). Ranks = scanned per-(q, warp) counts + lanes below.
         const int nwarps = int(blockDim.x >> 5), warp = int(threadIdx.x >> 5), E = kSelRounds * nwarps;
-        const unsigned below = (1u << lane) - 1u;
+        const unsigned below = (1u << lane_id) - 1u;
         for (int64_t t0 = 0; t0 < m; t0 += int64_t(kSelRounds) * blockDim.x) {
             uint32_t key[kSelRounds], eq_before[kSelRounds];
             unsigned gt = 0, eq = 0, sel = 0;
@@ -195,7 +196,7 @@ __device__ void block_topk_select(KeyOf key_of, int64_t m, int k, TopkSmem &sm) 
                 eq |= unsigned(e) << q;
                 const unsigned ball = __ballot_sync(0xffffffffu, e);
                 eq_before[q] = __popc(ball & below);
-                if (lane == 0) sm.counts[q * nwarps + warp] = __popc(ball);
+                if (lane_id == 0) sm.counts[q * nwarps + warp] = __popc(ball);
             }
             __syncthreads();
             warp0_exclusive_scan(sm.counts, E);
@@ -213,7 +214,7 @@ __device__ void block_topk_select(KeyOf key_of, int64_t m, int k, TopkSmem &sm) 
             for (int q = 0; q < kSelRounds; ++q) {
                 const unsigned ball = __ballot_sync(0xffffffffu, (sel >> q & 1u) != 0u);
                 sel_before[q] = __popc(ball & below);
-                if (lane == 0) sm.counts[q * nwarps + warp] = __popc(ball);
+                if (lane_id == 0) sm.counts[q * nwarps + warp] = __popc(ball);
             }
             __syncthreads();
             warp0_exclusive_scan(sm.counts, E);

@@ -27,19 +27,36 @@ constexpr int kTcgThreads = 128;
 constexpr int kTcgLdA = kTcgK + 8;   // 40 elements = 80 bytes per x-tile row
 constexpr int kTcgLdB = kTcgN + 8;   // 136 elements = 272 bytes per W-tile row
 
+// (SAS_CUDA_EMU: the CPU emulation of native/emu; its copies complete at once.)
 __device__ __forceinline__ void cp_async_16(void *smem, const void *gmem, bool valid) {
+#ifdef SAS_CUDA_EMU
+    if (valid)
+        std::memcpy(smem, gmem, 16);
+    else
+        std::memset(smem, 0, 16);
+#else
     const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
     const int bytes = valid ? 16 : 0;  // 0: nothing is read, the 16 bytes are zero-filled
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes));
+#endif
 }
+#ifdef SAS_CUDA_EMU
+__device__ __forceinline__ void cp_async_commit() {}
+template <int N> __device__ __forceinline__ void cp_async_wait() {}
+#else
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+#endif
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&a)[4], const void *smem_row) {
+#ifdef SAS_CUDA_EMU
+    ::emu::ldmatrix_x4(a, smem_row, false);
+#else
     const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
                  : "r"(addr));
+#endif
 }
 
 template <class T, class Epi>

@@ -24,16 +24,24 @@ constexpr int kTcWarps = 4;   // 4 x 16 = 64 columns per block
 constexpr int kTcCols = kTcWarps * 16;
 constexpr int kTcUnroll = 8;  // k-steps of 16 whose W tiles are loaded before the first mma
 
+// (SAS_CUDA_EMU: the CPU emulation of native/emu, which implements these instructions in C++.)
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&a)[4], const void *smem_row) {
+#ifdef SAS_CUDA_EMU
+    ::emu::ldmatrix_x4(a, smem_row, true);
+#else
     const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
                  : "r"(addr));
+#endif
 }
 
 // d += A (16 x 16, row) . B (16 x 8, col), f32 accumulators.
 template <class T>
 __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#ifdef SAS_CUDA_EMU
+    ::emu::mma_16816(d, a, b0, b1, std::is_same<T, __nv_bfloat16>::value);
+#else
     if constexpr (std::is_same<T, __nv_bfloat16>::value) {
         asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
                      "{%8, %9}, {%0, %1, %2, %3};\n"
@@ -45,6 +53,7 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
                      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
     }
+#endif
 }
 
 // Two consecutive elements x[r, k], x[r, k + 1] as one B register (zeros past n rows or past kend).

@@ -1,0 +1,396 @@
+// The CPU side of cuda_emu.h: a block's threads as fibers, barriers, the warp exchange, the emulated PTX
+// instructions and the runtime API subset. Fibers switch with a few instructions on x86-64 (saving the
+// callee-saved registers and the stack pointer); elsewhere with ucontext, whose switches make a system
+// call each (the native tests then take minutes instead of seconds).
+#include "cuda_emu.h"
+
+#include <ucontext.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+namespace emu {
+
+ThreadPos g_pos;
+dim3 g_block_idx, g_block_dim, g_grid_dim;
+alignas(16) unsigned char g_dyn_smem[256 * 1024];
+
+#if defined(__x86_64__)
+// void emu_switch(void **save_sp, void *load_sp): pushes the callee-saved registers, stores the stack
+// pointer in *save_sp, switches to load_sp and pops that fiber's registers; `ret` resumes it.
+asm(R"(
+    .text
+    .p2align 4
+    .type emu_switch, @function
+emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size emu_switch, .-emu_switch
+)");
+extern "C" void emu_switch(void **save_sp, void *load_sp) __asm__("emu_switch");
+#endif
+
+namespace {
+
+cudaError_t g_last = cudaSuccess;
+
+[[noreturn]] void die(const char *msg) {
+    std::fprintf(stderr, "cuda_emu: %s (block %u,%u,%u thread %u,%u,%u)\n", msg, g_block_idx.x, g_block_idx.y,
+                 g_block_idx.z, g_pos.tid.x, g_pos.tid.y, g_pos.tid.z);
+    std::abort();
+}
+
+constexpr size_t kStack = 64 * 1024;  // per thread; kernels keep a few hundred bytes of locals
+
+struct Fiber {
+#if defined(__x86_64__)
+    void *sp = nullptr;
+#else
+    ucontext_t ctx;
+#endif
+    std::unique_ptr<char[]> stack;
+    ThreadPos pos;
+    bool done = false;
+};
+
+struct Warp {
+    int alive = 0, arrived = 0;
+    unsigned gen = 0;
+    uint64_t slots[2][32] = {};
+};
+
+struct Block {
+    std::vector<Fiber> fibers;
+    std::vector<Warp> warps;
+#if defined(__x86_64__)
+    void *sched_sp = nullptr;
+#else
+    ucontext_t sched;
+#endif
+    int alive = 0, arrived = 0;
+    unsigned gen = 0;
+    int acc[2] = {0, 0}, result[2] = {0, 0};
+    int current = -1;
+    const std::function<void()> *body = nullptr;
+    bool progress = false;
+};
+
+Block g_blk;
+
+// From the running fiber to the scheduler, and back.
+void to_scheduler(Fiber &f) {
+#if defined(__x86_64__)
+    emu_switch(&f.sp, g_blk.sched_sp);
+#else
+    swapcontext(&f.ctx, &g_blk.sched);
+#endif
+}
+void to_fiber(Fiber &f) {
+#if defined(__x86_64__)
+    emu_switch(&g_blk.sched_sp, f.sp);
+#else
+    swapcontext(&g_blk.sched, &f.ctx);
+#endif
+}
+
+void yield() {
+    Fiber &f = g_blk.fibers[size_t(g_blk.current)];
+    to_scheduler(f);
+    g_pos = f.pos;  // back on this fiber
+}
+
+void complete_block_barrier() {
+    const unsigned gen = g_blk.gen;
+    g_blk.result[gen & 1] = g_blk.acc[gen & 1];
+    g_blk.acc[(gen + 1) & 1] = 0;
+    g_blk.arrived = 0;
+    ++g_blk.gen;
+    g_blk.progress = true;
+}
+
+void complete_warp(Warp &w) {
+    w.arrived = 0;
+    ++w.gen;
+    g_blk.progress = true;
+}
+
+void fiber_main() {
+    (*g_blk.body)();
+    Fiber &f = g_blk.fibers[size_t(g_blk.current)];
+    f.done = true;
+    --g_blk.alive;
+    Warp &w = g_blk.warps[size_t(f.pos.warp)];
+    --w.alive;
+    // An exited thread no longer holds back a barrier that the others are waiting at.
+    if (g_blk.arrived > 0 && g_blk.arrived == g_blk.alive) complete_block_barrier();
+    if (w.arrived > 0 && w.arrived == w.alive) complete_warp(w);
+    g_blk.progress = true;
+    to_scheduler(f);
+    die("a finished fiber was resumed");
+}
+
+// A fiber's first frame: its stack holds six zero registers for emu_switch to pop and then this
+// function's address for its `ret`, placed so that the function starts with the stack alignment of a
+// normal call.
+void start_fiber(Fiber &f) {
+#if defined(__x86_64__)
+    uintptr_t top = (reinterpret_cast<uintptr_t>(f.stack.get()) + kStack) & ~uintptr_t(15);
+    void **sp = reinterpret_cast<void **>(top - 16);
+    sp[0] = reinterpret_cast<void *>(&fiber_main);
+    sp[1] = nullptr;
+    sp -= 6;
+    for (int i = 0; i < 6; ++i) sp[i] = nullptr;
+    f.sp = sp;
+#else
+    getcontext(&f.ctx);
+    f.ctx.uc_stack.ss_sp = f.stack.get();
+    f.ctx.uc_stack.ss_size = kStack;
+    f.ctx.uc_link = nullptr;
+    makecontext(&f.ctx, fiber_main, 0);
+#endif
+}
+
+}  // namespace
+
+uint64_t *warp_exchange(uint64_t v) {
+    if (g_blk.current < 0) die("a warp-wide intrinsic outside a kernel");
+    Warp &w = g_blk.warps[size_t(g_pos.warp)];
+    const unsigned gen = w.gen;
+    w.slots[gen & 1][g_pos.lane] = v;
+    if (++w.arrived == w.alive)
+        complete_warp(w);
+    else
+        while (w.gen == gen) yield();
+    return w.slots[gen & 1];
+}
+
+int block_barrier(int pred) {
+    if (g_blk.current < 0) die("__syncthreads outside a kernel");
+    const unsigned gen = g_blk.gen;
+    g_blk.acc[gen & 1] += pred;
+    if (++g_blk.arrived == g_blk.alive)
+        complete_block_barrier();
+    else
+        while (g_blk.gen == gen) yield();
+    return g_blk.result[gen & 1];
+}
+
+bool run_grid(const Cfg &cfg, const std::function<void()> &body) {
+    const dim3 g = cfg.grid, b = cfg.block;
+    const uint64_t threads = uint64_t(b.x) * b.y * b.z;
+    if (threads == 0 || threads > 1024 || b.z > 64 || g.x == 0 || g.y == 0 || g.z == 0 || g.y > 65535 ||
+        g.z > 65535 || cfg.smem > 48 * 1024) {
+        g_last = cudaErrorInvalidConfiguration;
+        return false;
+    }
+    if (threads % 32 != 0) die("block sizes that are not whole warps are not emulated");
+    const size_t nthreads = size_t(threads);
+    if (g_blk.fibers.size() < nthreads) g_blk.fibers.resize(nthreads);
+    for (size_t i = 0; i < nthreads; ++i)
+        if (!g_blk.fibers[i].stack) g_blk.fibers[i].stack.reset(new char[kStack]);
+    g_blk.warps.assign(nthreads / 32, Warp{});
+    g_grid_dim = g;
+    g_block_dim = b;
+    g_blk.body = &body;
+    for (unsigned bz = 0; bz < g.z; ++bz)
+        for (unsigned by = 0; by < g.y; ++by)
+            for (unsigned bx = 0; bx < g.x; ++bx) {
+                g_block_idx = dim3(bx, by, bz);
+                g_blk.alive = int(nthreads);
+                g_blk.arrived = 0;
+                g_blk.acc[0] = g_blk.acc[1] = 0;
+                for (Warp &w : g_blk.warps) w = Warp{}, w.alive = 32;
+                for (size_t i = 0; i < nthreads; ++i) {
+                    Fiber &f = g_blk.fibers[i];
+                    f.done = false;
+                    f.pos.tid = dim3(unsigned(i % b.x), unsigned((i / b.x) % b.y), unsigned(i / (size_t(b.x) * b.y)));
+                    f.pos.lane = int(i % 32);
+                    f.pos.warp = int(i / 32);
+                    start_fiber(f);
+                }
+                // Round robin until every thread has finished; a round in which no barrier completes
+                // and no thread finishes while threads still wait is a deadlock (a divergent barrier).
+                while (g_blk.alive > 0) {
+                    g_blk.progress = false;
+                    for (size_t i = 0; i < nthreads; ++i) {
+                        Fiber &f = g_blk.fibers[i];
+                        if (f.done) continue;
+                        g_blk.current = int(i);
+                        g_pos = f.pos;
+                        to_fiber(f);
+                    }
+                    if (!g_blk.progress && g_blk.alive > 0) die("deadlock: threads wait at barriers that cannot complete");
+                }
+                g_blk.current = -1;
+            }
+    return true;
+}
+
+// ---- PTX, from the PTX ISA's figures for ldmatrix and mma.m16n8k16 ------------------------------------
+// ldmatrix .x4: lanes 8i..8i+7 give the addresses of rows 0..7 of matrix i (8 x 8 b16 each). Without
+// .trans, thread t receives row t/4, elements 2(t%4) and 2(t%4)+1 of each matrix (low half first);
+// with .trans, elements (row 2(t%4), col t/4) and (row 2(t%4)+1, col t/4).
+void ldmatrix_x4(uint32_t (&r)[4], const void *row, bool trans) {
+    const uint64_t *addr = warp_exchange(reinterpret_cast<uint64_t>(row));
+    const int t = g_pos.lane;
+    for (int i = 0; i < 4; ++i) {
+        auto elem = [&](int rr, int cc) {
+            const uint16_t *p = reinterpret_cast<const uint16_t *>(addr[8 * i + rr]);
+            return uint32_t(p[cc]);
+        };
+        uint32_t lo, hi;
+        if (!trans) {
+            lo = elem(t / 4, 2 * (t % 4));
+            hi = elem(t / 4, 2 * (t % 4) + 1);
+        } else {
+            lo = elem(2 * (t % 4), t / 4);
+            hi = elem(2 * (t % 4) + 1, t / 4);
+        }
+        r[i] = lo | (hi << 16);
+    }
+    warp_exchange(0);  // no lane moves on (and may overwrite its rows) before all have read
+}
+
+// mma.m16n8k16 .row.col f32 += (bf16|f16): with g = lane/4, c = lane%4,
+//   A: a0 = (g, 2c..2c+1), a1 = (g+8, 2c..), a2 = (g, 2c+8..), a3 = (g+8, 2c+8..)   [row, k]
+//   B: b0 = (k 2c..2c+1, n g), b1 = (k 2c+8.., n g)
+//   C/D: d0, d1 = (g, 2c..2c+1), d2, d3 = (g+8, 2c..)                                [row, n]
+void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, bool bf16) {
+    const uint64_t *a01 = warp_exchange(uint64_t(a[0]) | (uint64_t(a[1]) << 32));
+    uint64_t A01[32];
+    std::memcpy(A01, a01, sizeof A01);
+    const uint64_t *a23 = warp_exchange(uint64_t(a[2]) | (uint64_t(a[3]) << 32));
+    uint64_t A23[32];
+    std::memcpy(A23, a23, sizeof A23);
+    const uint64_t *bb = warp_exchange(uint64_t(b0) | (uint64_t(b1) << 32));
+    uint64_t B[32];
+    std::memcpy(B, bb, sizeof B);
+    auto val = [bf16](uint32_t h) {
+        return bf16 ? __bfloat162float(__nv_bfloat16{uint16_t(h)}) : __half2float(__half{uint16_t(h)});
+    };
+    auto half_of = [](uint32_t reg, int which) { return which ? reg >> 16 : reg & 0xffffu; };
+    float Am[16][16], Bm[16][8];
+    for (int l = 0; l < 32; ++l) {
+        const int g = l / 4, c = l % 4;
+        const uint32_t r0 = uint32_t(A01[l]), r1 = uint32_t(A01[l] >> 32), r2 = uint32_t(A23[l]),
+                       r3 = uint32_t(A23[l] >> 32);
+        for (int e = 0; e < 2; ++e) {
+            Am[g][2 * c + e] = val(half_of(r0, e));
+            Am[g + 8][2 * c + e] = val(half_of(r1, e));
+            Am[g][2 * c + 8 + e] = val(half_of(r2, e));
+            Am[g + 8][2 * c + 8 + e] = val(half_of(r3, e));
+            Bm[2 * c + e][g] = val(half_of(uint32_t(B[l]), e));
+            Bm[2 * c + 8 + e][g] = val(half_of(uint32_t(B[l] >> 32), e));
+        }
+    }
+    const int g = g_pos.lane / 4, c = g_pos.lane % 4;
+    for (int q = 0; q < 4; ++q) {
+        const int row = g + (q >= 2 ? 8 : 0), col = 2 * c + (q & 1);
+        float s = d[q];
+        for (int k = 0; k < 16; ++k) s += Am[row][k] * Bm[k][col];
+        d[q] = s;
+    }
+}
+
+}  // namespace emu
+
+// ---- runtime API ------------------------------------------------------------------------------------------
+namespace {
+struct Event {
+    std::chrono::steady_clock::time_point t;
+};
+void *aligned(size_t bytes) {
+    void *p = nullptr;
+    return posix_memalign(&p, 256, bytes ? bytes : 1) == 0 ? p : nullptr;
+}
+}  // namespace
+
+cudaError_t cudaGetDeviceCount(int *n) { return *n = 1, cudaSuccess; }
+cudaError_t cudaGetDevice(int *dev) { return *dev = 0, cudaSuccess; }
+cudaError_t cudaGetLastError() {
+    const cudaError_t e = emu::g_last;
+    emu::g_last = cudaSuccess;
+    return e;
+}
+const char *cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorNotSupported: return "operation not supported";
+    case cudaErrorCooperativeLaunchTooLarge: return "too many blocks in cooperative launch";
+    }
+    return "unknown error";
+}
+const char *cudaGetErrorName(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorNotSupported: return "cudaErrorNotSupported";
+    case cudaErrorCooperativeLaunchTooLarge: return "cudaErrorCooperativeLaunchTooLarge";
+    }
+    return "cudaErrorUnknown";
+}
+cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr attr, int) {
+    *v = attr == cudaDevAttrMultiProcessorCount ? 4 : 0;  // 4 "SMs": small grids, still several blocks
+    return cudaSuccess;
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
+    std::memset(p, 0, sizeof *p);
+    std::snprintf(p->name, sizeof p->name, "cuda_emu (CPU emulation)");
+    p->major = 9;
+    p->multiProcessorCount = 4;
+    p->totalGlobalMem = size_t(1) << 32;
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaMalloc(void **p, size_t bytes) {
+    *p = aligned(bytes);
+    return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFree(void *p) { return std::free(p), cudaSuccess; }
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind) {
+    if (bytes) std::memmove(dst, src, bytes);
+    return cudaSuccess;
+}
+cudaError_t cudaMemset(void *p, int v, size_t bytes) { return std::memset(p, v, bytes), cudaSuccess; }
+cudaError_t cudaMemsetAsync(void *p, int v, size_t bytes, cudaStream_t) { return cudaMemset(p, v, bytes); }
+cudaError_t cudaMemPoolCreate(cudaMemPool_t *pool, const cudaMemPoolProps *) {
+    *pool = reinterpret_cast<cudaMemPool_t>(new int(0));
+    return cudaSuccess;
+}
+cudaError_t cudaMemPoolDestroy(cudaMemPool_t pool) { return delete reinterpret_cast<int *>(pool), cudaSuccess; }
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t, cudaMemPoolAttr, void *) { return cudaSuccess; }
+cudaError_t cudaMallocFromPoolAsync(void **p, size_t bytes, cudaMemPool_t, cudaStream_t) { return cudaMalloc(p, bytes); }
+cudaError_t cudaFreeAsync(void *p, cudaStream_t) { return cudaFree(p); }
+cudaError_t cudaEventCreate(cudaEvent_t *e) { return *e = reinterpret_cast<cudaEvent_t>(new Event{}), cudaSuccess; }
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+    reinterpret_cast<Event *>(e)->t = std::chrono::steady_clock::now();
+    return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
+    *ms = std::chrono::duration<float, std::milli>(reinterpret_cast<Event *>(b)->t - reinterpret_cast<Event *>(a)->t).count();
+    return cudaSuccess;
+}
+cudaError_t cudaLaunchCooperativeKernel(const void *, dim3, dim3, void **, size_t, cudaStream_t) {
+    return cudaErrorNotSupported;
+}

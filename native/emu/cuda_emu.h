@@ -1,0 +1,234 @@
+// cuda_emu.h: just enough of CUDA to run this library's kernels on the CPU, to check their LOGIC where no
+// GPU is lent (index math, barriers, warp-level exchanges, tensor-core fragment layouts, the host code
+// around the launches). Not a simulator of timing, memory ordering or concurrency: blocks run one after
+// another; the threads of a block run as cooperative fibers (ucontext) that switch only at barriers and
+// warp-wide operations, so __syncthreads and the *_sync intrinsics have their CUDA meaning. A kernel that
+// passes here can still fail on a GPU (a race, a missing fence, a compiler or hardware difference); one
+// that fails here is wrong. native/emu/README.md says how it is built and what it covers.
+//
+// The kernels' sources are used as they are, after native/emu/cu2cpp.py rewrites the two things C++
+// cannot parse: kernel<<<grid, block, smem, stream>>>(args) launches and `extern __shared__` arrays.
+// The PTX of the tensor-core kernels (ldmatrix, mma.sync, cp.async) is emulated from the PTX ISA's
+// fragment layouts (#ifdef SAS_CUDA_EMU in gemv_tc.cuh / gemm_tc.cuh).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+// ---- keywords ------------------------------------------------------------------------------------------
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+#define __restrict__ __restrict
+
+// ---- vector types ----------------------------------------------------------------------------------------
+struct dim3 {
+    unsigned x, y, z;
+    constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+struct alignas(8) uint2 { unsigned x, y; };
+struct alignas(16) uint4 { unsigned x, y, z, w; };
+struct alignas(8) float2 { float x, y; };
+struct alignas(16) float4 { float x, y, z, w; };
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+
+// ---- bf16 / f16 (storage types with round-to-nearest-even conversions) ----------------------------------------
+struct __nv_bfloat16 { uint16_t bits; };
+struct __half { uint16_t bits; };
+struct __half2 { __half x, y; };
+
+inline float __uint_as_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline uint32_t __float_as_uint(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+
+inline float __bfloat162float(__nv_bfloat16 h) { return __uint_as_float(uint32_t(h.bits) << 16); }
+inline __nv_bfloat16 __float2bfloat16_rn(float f) {
+    const uint32_t u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return {uint16_t((u >> 16) | 0x40u)};  // NaN stays NaN
+    return {uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16)};
+}
+inline float __half2float(__half h) {
+    const uint32_t s = uint32_t(h.bits & 0x8000u) << 16, e = (h.bits >> 10) & 0x1fu, m = h.bits & 0x3ffu;
+    if (e == 0x1f) return __uint_as_float(s | 0x7f800000u | (m << 13));
+    if (e == 0) return (s ? -1.0f : 1.0f) * std::ldexp(float(m), -24);  // zero and subnormals
+    return __uint_as_float(s | ((e + 112u) << 23) | (m << 13));
+}
+inline __half __float2half_rn(float f) {
+    const uint32_t u = __float_as_uint(f), s = (u >> 16) & 0x8000u;
+    const uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return {uint16_t(s | 0x7e00u)};
+    if (a >= 0x477ff000u) return {uint16_t(s | 0x7c00u)};  // rounds to >= 65520: inf
+    if (a < 0x38800000u) {  // below the smallest normal half: a subnormal, rounded to even
+        const float q = std::nearbyint(__uint_as_float(a) * 16777216.0f);  // units of 2^-24
+        return {uint16_t(s | uint32_t(q))};
+    }
+    const uint32_t r = a + 0xfffu + ((a >> 13) & 1u);
+    return {uint16_t(s | ((r - 0x38000000u) >> 13))};
+}
+inline float2 __half22float2(__half2 h) { return {__half2float(h.x), __half2float(h.y)}; }
+
+// ---- the fiber runtime ------------------------------------------------------------------------------------
+namespace emu {
+
+struct ThreadPos {
+    dim3 tid;
+    int lane, warp;
+};
+// The running fiber's indices (the scheduler sets them at every switch) and the launch's shape.
+extern ThreadPos g_pos;
+extern dim3 g_block_idx, g_block_dim, g_grid_dim;
+extern unsigned char g_dyn_smem[];  // dynamic shared memory of the running block
+
+uint64_t *warp_exchange(uint64_t v);  // every lane deposits v; returns the 32 values of this round
+int block_barrier(int pred);          // __syncthreads; returns the block's count of pred != 0
+
+template <class V> inline uint64_t to_bits(V v) {
+    static_assert(sizeof(V) <= 8, "warp exchange of a value over 8 bytes");
+    uint64_t b = 0;
+    std::memcpy(&b, &v, sizeof(V));
+    return b;
+}
+template <class V> inline V from_bits(uint64_t b) {
+    V v;
+    std::memcpy(&v, &b, sizeof(V));
+    return v;
+}
+
+struct Cfg {
+    dim3 grid, block;
+    size_t smem;
+    Cfg(dim3 g, dim3 b, size_t s = 0, const void * = nullptr) : grid(g), block(b), smem(s) {}
+};
+// Runs body() as every thread of every block, blocks in order. Returns false (and sets the last
+// error, as a failed launch would) for a configuration CUDA would refuse.
+bool run_grid(const Cfg &cfg, const std::function<void()> &body);
+
+template <class... P, class... A> void launch(void (*kernel)(P...), const Cfg &cfg, A &&...args) {
+    std::tuple<std::decay_t<P>...> params(std::forward<A>(args)...);  // converted as the call would
+    run_grid(cfg, [&] { std::apply(kernel, params); });
+}
+
+// Tensor-core and async-copy instructions, by the PTX ISA's fragment layouts.
+void ldmatrix_x4(uint32_t (&r)[4], const void *row, bool trans);
+void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, bool bf16);
+
+}  // namespace emu
+
+#define threadIdx (::emu::g_pos.tid)
+#define blockIdx (::emu::g_block_idx)
+#define blockDim (::emu::g_block_dim)
+#define gridDim (::emu::g_grid_dim)
+
+// ---- device intrinsics ------------------------------------------------------------------------------------
+inline void __syncthreads() { ::emu::block_barrier(0); }
+inline int __syncthreads_or(int p) { return ::emu::block_barrier(p != 0) > 0; }
+inline int __syncthreads_count(int p) { return ::emu::block_barrier(p != 0); }
+inline void __syncwarp(unsigned = 0xffffffffu) { ::emu::warp_exchange(0); }
+template <class V> inline V __shfl_sync(unsigned, V v, int src) {
+    return ::emu::from_bits<V>(::emu::warp_exchange(::emu::to_bits(v))[src & 31]);
+}
+template <class V> inline V __shfl_xor_sync(unsigned, V v, int mask) {
+    return ::emu::from_bits<V>(::emu::warp_exchange(::emu::to_bits(v))[(::emu::g_pos.lane ^ mask) & 31]);
+}
+template <class V> inline V __shfl_up_sync(unsigned, V v, unsigned delta) {
+    const uint64_t *all = ::emu::warp_exchange(::emu::to_bits(v));
+    const int lane = ::emu::g_pos.lane;
+    return lane >= int(delta) ? ::emu::from_bits<V>(all[lane - int(delta)]) : v;
+}
+inline unsigned __ballot_sync(unsigned, int p) {
+    const uint64_t *all = ::emu::warp_exchange(p != 0);
+    unsigned b = 0;
+    for (int l = 0; l < 32; ++l) b |= unsigned(all[l] != 0) << l;
+    return b;
+}
+inline int __all_sync(unsigned m, int p) { return __ballot_sync(m, p) == 0xffffffffu; }
+inline int __any_sync(unsigned m, int p) { return __ballot_sync(m, p) != 0u; }
+template <class V> inline unsigned __match_any_sync(unsigned, V v) {
+    const uint64_t mine = ::emu::to_bits(v);
+    const uint64_t *all = ::emu::warp_exchange(mine);
+    unsigned b = 0;
+    for (int l = 0; l < 32; ++l) b |= unsigned(all[l] == mine) << l;
+    return b;
+}
+inline int __popc(unsigned v) { return __builtin_popcount(v); }
+inline int __ffs(int v) { return __builtin_ffs(v); }
+inline void __threadfence() {}
+template <class V> inline V __ldg(const V *p) { return *p; }
+template <class V> inline V __ldcg(const V *p) { return *p; }
+inline unsigned atomicAdd(unsigned *p, unsigned v) {  // one host thread: a read-modify-write is atomic
+    const unsigned old = *p;
+    *p = old + v;
+    return old;
+}
+inline size_t __cvta_generic_to_shared(const void *p) { return reinterpret_cast<size_t>(p); }
+
+// ---- the runtime API subset the library calls ------------------------------------------------------------
+enum cudaError_t {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorInvalidConfiguration = 9,
+    cudaErrorNotSupported = 801,
+    cudaErrorCooperativeLaunchTooLarge = 720,
+};
+using cudaError = cudaError_t;
+struct CUstream_st;
+using cudaStream_t = CUstream_st *;
+#define cudaStreamPerThread (reinterpret_cast<cudaStream_t>(0x2))
+struct CUevent_st;
+using cudaEvent_t = CUevent_st *;
+struct CUmemPool_st;
+using cudaMemPool_t = CUmemPool_st *;
+enum cudaMemAllocationType { cudaMemAllocationTypePinned = 1 };
+enum cudaMemLocationType { cudaMemLocationTypeDevice = 1 };
+enum cudaMemPoolAttr { cudaMemPoolAttrReleaseThreshold = 4 };
+struct cudaMemLocation { cudaMemLocationType type; int id; };
+struct cudaMemPoolProps { cudaMemAllocationType allocType; int handleTypes; cudaMemLocation location; };
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16, cudaDevAttrCooperativeLaunch = 95 };
+enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2 };
+struct cudaDeviceProp {
+    char name[256];
+    int major, minor, multiProcessorCount;
+    size_t totalGlobalMem;
+};
+
+cudaError_t cudaGetDeviceCount(int *n);
+cudaError_t cudaGetDevice(int *dev);
+cudaError_t cudaGetLastError();
+const char *cudaGetErrorString(cudaError_t e);
+const char *cudaGetErrorName(cudaError_t e);
+cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr attr, int dev);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaMalloc(void **p, size_t bytes);
+cudaError_t cudaFree(void *p);
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemset(void *p, int v, size_t bytes);
+cudaError_t cudaMemsetAsync(void *p, int v, size_t bytes, cudaStream_t st = nullptr);
+cudaError_t cudaMemPoolCreate(cudaMemPool_t *pool, const cudaMemPoolProps *props);
+cudaError_t cudaMemPoolDestroy(cudaMemPool_t pool);
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void *value);
+cudaError_t cudaMallocFromPoolAsync(void **p, size_t bytes, cudaMemPool_t pool, cudaStream_t st);
+cudaError_t cudaFreeAsync(void *p, cudaStream_t st);
+cudaError_t cudaEventCreate(cudaEvent_t *e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t st = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b);
+// No cooperative launches here (the attribute says so): the library takes its two-launch path.
+cudaError_t cudaLaunchCooperativeKernel(const void *, dim3, dim3, void **, size_t, cudaStream_t);
+template <class K> cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, K, int, size_t) {
+    *n = 1;
+    return cudaSuccess;
+}
