@@ -76,8 +76,8 @@ if [[ -x "$BENCH" ]]; then
   else
     note "torch-contract: skipped (no torch with CUDA for $PY)"
   fi
-  # 3. Each opt-in CUDA variant (kernels/cuda: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_GEMM, SAS_CUDA_TOPK_FAST,
-  # SAS_CUDA_STEER_ONE)
+  # 3. Each opt-in CUDA variant (kernels/cuda: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_GEMM, SAS_CUDA_SPLITK_ONE,
+  # SAS_CUDA_TOPK_FAST, SAS_CUDA_STEER_ONE)
   # beside its default, same process and data (sas_bench --ab); ctest above already checked them.
   # Tables: python3 native/bench/ab_report.py $OUT.
   run ab-fused 60 "$TORCH_RESERVE" "$OUT/sas_bench-ab-fused.txt" \
@@ -86,8 +86,8 @@ if [[ -x "$BENCH" ]]; then
   run ab-topk 60 "$TORCH_RESERVE" "$OUT/sas_bench-ab-topk.txt" \
     "$BENCH" --device cuda --ab --kernels topk --d 2304 --m 16384,65536,262144,1048576 --n 1,8,64,512 \
     --s 8,64,256 --min-ms 20 --csv "$OUT/sas_bench-ab-topk.csv"
-  run ab-encode 60 "$TORCH_RESERVE" "$OUT/sas_bench-ab-encode.txt" \
-    "$BENCH" --device cuda --ab --kernels encode --d 2304,3584 --m 16384,65536,262144,1048576 --n 2,8,16,64,512 \
+  run ab-encode 90 "$TORCH_RESERVE" "$OUT/sas_bench-ab-encode.txt" \
+    "$BENCH" --device cuda --ab --kernels encode --d 2304,3584 --m 16384,65536,1048576 --n 1,2,8,16,64,512 \
     --min-ms 20 --csv "$OUT/sas_bench-ab-encode.csv"
   # 4. compute-sanitizer memcheck over the test executables (out-of-bounds and misaligned accesses
   # the comparisons could miss); each executable separately, so a timeout loses only the rest.

@@ -17,6 +17,7 @@
 
 #include "cuda_common.cuh"
 #include "gemm_tc.cuh"
+#include "splitk.cuh"
 #include "gemv_tc.cuh"
 
 namespace sas {
@@ -143,7 +144,7 @@ template <class TW> __host__ __device__ constexpr int gemv_cpt(int nr) {
 template <class TA, class TW, int NR, int CPT, class Epi>
 __global__ void __launch_bounds__(kGemvThreads)
     gemv_kernel(const TA *__restrict__ A, int64_t lda, int n, int64_t K, const TW *__restrict__ W, int64_t N,
-                int64_t kchunk, bool vec_ok, float *__restrict__ ws, Epi epi) {
+                int64_t kchunk, bool vec_ok, float *__restrict__ ws, unsigned *splitk_counters, Epi epi) {
     constexpr int kCols = 32 * CPT;
     __shared__ float xs[NR][kGemvKC];
     __shared__ float red[kGemvWarps][kCols];
@@ -215,6 +216,10 @@ __global__ void __launch_bounds__(kGemvThreads)
             }
         }
         __syncthreads();
+    }
+    if (ws && splitk_counters) {
+        const int64_t c0 = cb * kCols, c1 = c0 + kCols < N ? c0 + kCols : N;
+        splitk_last_block(ws, int(gridDim.y), int64_t(n), N, c0, c1, splitk_counters + cb, epi);
     }
 }
 
@@ -343,11 +348,11 @@ struct Scratch {
 
 template <class TA, class TW, int NR, class Epi>
 void launch_gemv(cudaStream_t st, int64_t col_blocks, int64_t kb, const TA *A, int64_t lda, int64_t n, int64_t K,
-                 const TW *W, int64_t N, int64_t kchunk, float *ws, Epi epi) {
+                 const TW *W, int64_t N, int64_t kchunk, float *ws, unsigned *splitk_counters, Epi epi) {
     constexpr int CPT = gemv_cpt<TW>(NR);
     const bool vec_ok = N % CPT == 0 && reinterpret_cast<uintptr_t>(W) % (CPT * sizeof(TW)) == 0;
     gemv_kernel<TA, TW, NR, CPT, Epi><<<dim3(unsigned(col_blocks), unsigned(kb)), kGemvThreads, 0, st>>>(
-        A, lda, int(n), K, W, N, kchunk, vec_ok, ws, epi);
+        A, lda, int(n), K, W, N, kchunk, vec_ok, ws, splitk_counters, epi);
 }
 
 // out[r, j] = epi(r, j, sum_k A[r*lda + k] * W[k*N + j]) for r < n, j < N.
@@ -378,25 +383,32 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
     Scratch ws(st, 1);  // slot 1: callers may hold slot 0 (encode_sparse's activations)
     if (kb > 1) SAS_TRY(ws.alloc(size_t(kb * n * N) * sizeof(float), what));
     float *wsp = kb > 1 ? ws.as<float>() : nullptr;
+    // Opt-in: the n <= 16 kernels reduce their split-K partials themselves (splitk_last_block), one launch.
+    unsigned *counters = nullptr;
+    if (kb > 1 && small && opted_in("SAS_CUDA_SPLITK_ONE")) {
+        void *c = nullptr;  // slot 4 holds only these counters: zeroed when allocated, left at zero by every call
+        SAS_TRY(stream_buffer(st, 4, size_t(col_blocks) * sizeof(unsigned), &c, what, true));
+        counters = static_cast<unsigned *>(c);
+    }
     if (tc) {
         if constexpr (std::is_same<TA, TW>::value && sizeof(TW) == 2) {
             const dim3 grid = dim3(unsigned(col_blocks), unsigned(kb));
             if (n <= 8)
-                gemv_tc_kernel<TW, 1, Epi><<<grid, kTcWarps * 32, 0, st>>>(A, lda, int(n), K, W, N, kchunk, wsp, epi);
+                gemv_tc_kernel<TW, 1, Epi><<<grid, kTcWarps * 32, 0, st>>>(A, lda, int(n), K, W, N, kchunk, wsp, counters, epi);
             else
-                gemv_tc_kernel<TW, 2, Epi><<<grid, kTcWarps * 32, 0, st>>>(A, lda, int(n), K, W, N, kchunk, wsp, epi);
+                gemv_tc_kernel<TW, 2, Epi><<<grid, kTcWarps * 32, 0, st>>>(A, lda, int(n), K, W, N, kchunk, wsp, counters, epi);
         }
     } else if (small) {
         if (n <= 1)
-            launch_gemv<TA, TW, 1>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
+            launch_gemv<TA, TW, 1>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, counters, epi);
         else if (n <= 2)
-            launch_gemv<TA, TW, 2>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
+            launch_gemv<TA, TW, 2>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, counters, epi);
         else if (n <= 4)
-            launch_gemv<TA, TW, 4>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
+            launch_gemv<TA, TW, 4>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, counters, epi);
         else if (n <= 8)
-            launch_gemv<TA, TW, 8>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
+            launch_gemv<TA, TW, 8>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, counters, epi);
         else
-            launch_gemv<TA, TW, 16>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, epi);
+            launch_gemv<TA, TW, 16>(st, col_blocks, kb, A, lda, n, K, W, N, kchunk, wsp, counters, epi);
     } else if (tcg) {
         if constexpr (std::is_same<TA, TW>::value && sizeof(TW) == 2) {
             const dim3 grid = dim3(unsigned(col_blocks), unsigned(row_blocks), unsigned(kb));
@@ -407,7 +419,7 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
         gemm_tiled_kernel<TA, TW, Epi><<<grid, 256, 0, st>>>(A, lda, n, K, W, N, kchunk, wsp, epi);
     }
     SAS_TRY(check_launch(what));
-    if (kb > 1) {
+    if (kb > 1 && !counters) {
         const int64_t total = n * N;
         const unsigned blocks = unsigned(std::min<int64_t>((total + 255) / 256, int64_t(sm_count()) * 32));
         splitk_reduce_kernel<Epi><<<blocks, 256, 0, st>>>(wsp, int(kb), n, N, epi);

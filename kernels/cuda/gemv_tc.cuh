@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "cuda_common.cuh"
+#include "splitk.cuh"
 
 namespace sas {
 namespace cuda {
@@ -72,7 +73,7 @@ __device__ __forceinline__ uint32_t b_pair(const T *A, int64_t lda, int r, int n
 template <class T, int NT, class Epi>
 __global__ void __launch_bounds__(kTcWarps * 32)
     gemv_tc_kernel(const T *__restrict__ A, int64_t lda, int n, int64_t K, const T *__restrict__ W, int64_t N,
-                   int64_t kchunk, float *__restrict__ ws, Epi epi) {
+                   int64_t kchunk, float *__restrict__ ws, unsigned *splitk_counters, Epi epi) {
     __shared__ __align__(16) T tiles[kTcWarps][kTcUnroll][16 * 16];  // [k][j] per step, 512 bytes each
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;
@@ -134,6 +135,10 @@ __global__ void __launch_bounds__(kTcWarps * 32)
                         epi(r, j, acc[nt][2 * h + q]);
                 }
             }
+    if (ws && splitk_counters) {  // split-K in one launch (gemm.cuh, opt-in)
+        const int64_t c0 = int64_t(blockIdx.x) * kTcCols, c1 = c0 + kTcCols < N ? c0 + kTcCols : N;
+        splitk_last_block(ws, int(gridDim.y), int64_t(n), N, c0, c1, splitk_counters + blockIdx.x, epi);
+    }
 }
 
 // Whether gemm() may take the tensor-core path: opted in, 2..16 rows, x and W of one 2-byte dtype,

@@ -43,38 +43,59 @@ struct Opts {
     bool ab = false;  // --ab: each kernel with an opt-in CUDA variant, default and opted in
 };
 
-// The opt-in CUDA variants and the kernel each one changes.
+// The opt-in CUDA variants, the kernel each one changes and the row counts it takes.
 struct OptIn {
     const char *env, *kernel, *label;
+    int64_t n_min, n_max;
 };
-constexpr OptIn kOptIns[] = {{"SAS_CUDA_TC_GEMV", "encode", "tc_gemv"},
-                             {"SAS_CUDA_TC_GEMM", "encode", "tc_gemm"},
-                             {"SAS_CUDA_TOPK_FAST", "topk", "fast"},
-                             {"SAS_CUDA_STEER_ONE", "fused", "one"}};
+constexpr int64_t kAnyN = INT64_MAX;
+constexpr OptIn kOptIns[] = {{"SAS_CUDA_TC_GEMV", "encode", "tc_gemv", 2, 16},
+                             {"SAS_CUDA_TC_GEMM", "encode", "tc_gemm", 17, kAnyN},
+                             {"SAS_CUDA_SPLITK_ONE", "encode", "splitk_one", 1, 16},
+                             {"SAS_CUDA_TOPK_FAST", "topk", "fast", 0, kAnyN},
+                             {"SAS_CUDA_STEER_ONE", "fused", "one", 0, kAnyN}};
 
 bool env_on(const char *name) {
     const char *v = std::getenv(name);
     return v && v[0] == '1' && v[1] == 0;
 }
-// " +label" for each opt-in of `kernel` that is on in the environment (as the library sees it; the
-// opt-ins are CUDA kernels, so never on the CPU).
-std::string opt_label(sas_device dev, const char *kernel) {
+bool applies(const OptIn &oi, const char *kernel, int64_t n) {
+    return std::strcmp(oi.kernel, kernel) == 0 && n >= oi.n_min && n <= oi.n_max;
+}
+// " +label" for each opt-in of `kernel` at n rows that is on in the environment (as the library sees it;
+// the opt-ins are CUDA kernels, so never on the CPU).
+std::string opt_label(sas_device dev, const char *kernel, int64_t n) {
     std::string s;
     if (dev != SAS_DEVICE_CUDA) return s;
     for (const OptIn &oi : kOptIns)
-        if (std::strcmp(oi.kernel, kernel) == 0 && env_on(oi.env)) s += std::string(" +") + oi.label;
+        if (applies(oi, kernel, n) && env_on(oi.env)) s += std::string(" +") + oi.label;
     return s;
 }
-// The environments to time `kernel` under: as given (no change); with --ab on CUDA, its opt-ins all off,
-// then all on. Each opt-in only takes the shapes it is written for (tc_gemv n = 2..16, tc_gemm n > 16).
+// The environments to time `kernel` at n rows under: as given (no change); with --ab on CUDA, every
+// opt-in of the kernel off, then each one that takes n alone, then all of those together (when several).
 using EnvSet = std::vector<std::pair<const char *, bool>>;
-std::vector<EnvSet> settings_for(const struct Opts &o, const char *kernel) {
-    EnvSet off, on;
-    if (o.ab && o.dev == SAS_DEVICE_CUDA)
-        for (const OptIn &oi : kOptIns)
-            if (std::strcmp(oi.kernel, kernel) == 0) off.push_back({oi.env, false}), on.push_back({oi.env, true});
-    if (off.empty()) return {EnvSet{}};
-    return {off, on};
+std::vector<EnvSet> settings_for(const struct Opts &o, const char *kernel, int64_t n) {
+    if (!o.ab || o.dev != SAS_DEVICE_CUDA) return {EnvSet{}};
+    EnvSet off;
+    std::vector<const OptIn *> mine;
+    for (const OptIn &oi : kOptIns)
+        if (std::strcmp(oi.kernel, kernel) == 0) {
+            off.push_back({oi.env, false});
+            if (applies(oi, kernel, n)) mine.push_back(&oi);
+        }
+    std::vector<EnvSet> sets{off};
+    for (const OptIn *oi : mine) {
+        EnvSet one = off;
+        for (auto &e : one) e.second = e.first == oi->env;
+        sets.push_back(one);
+    }
+    if (mine.size() > 1) {
+        EnvSet all = off;
+        for (auto &e : all)
+            for (const OptIn *oi : mine) e.second |= e.first == oi->env;
+        sets.push_back(all);
+    }
+    return sets;
 }
 // Applies an EnvSet for a scope and restores the previous values after.
 struct EnvSetting {
@@ -315,10 +336,10 @@ int main(int argc, char **argv) {
                            "sas_encode_dense");
                     };
                     if (want("encode")) {
-                        for (const auto &set : settings_for(o, "encode")) {
+                        for (const auto &set : settings_for(o, "encode", n)) {
                             EnvSetting env(set);
                             double ms = time_ms(o, enc);
-                            rows.push_back({"encode_dense", "JumpReLU" + opt_label(dev, "encode"), d, m, n, 0, ms,
+                            rows.push_back({"encode_dense", "JumpReLU" + opt_label(dev, "encode", n), d, m, n, 0, ms,
                                             wbytes + xbytes + double(n * m) * 4 + 2.0 * double(m) * double(es)});
                             rows.back().b2b_ms = time_b2b_ms(o, ms, enc);
                         }
@@ -341,9 +362,9 @@ int main(int argc, char **argv) {
                     for (int64_t k : o.s) {
                         if (k > m || k > 1024) continue;
                         DevMem ov(dev, size_t(n * k) * 4), oi(dev, size_t(n * k) * 8);
-                        for (const auto &set : settings_for(o, "topk")) {
+                        for (const auto &set : settings_for(o, "topk", n)) {
                             EnvSetting env(set);
-                            const std::string lab = opt_label(dev, "topk");
+                            const std::string lab = opt_label(dev, "topk", n);
                             auto topk = [&] {
                                 ok(sas_topk_rows(dev, nullptr, SAS_F32, f.p, m, n, m, int32_t(k), ov.as<float>(),
                                                  oi.as<int64_t>()),
@@ -427,10 +448,10 @@ int main(int argc, char **argv) {
                             };
                             double dense = time_ms(o, dense_step);
                             const double dense_b2b = time_b2b_ms(o, dense, dense_step);
-                            for (const auto &set : settings_for(o, "fused")) {
+                            for (const auto &set : settings_for(o, "fused", n)) {
                                 EnvSetting env(set);
                                 const double fused = time_ms(o, fused_step);
-                                Row r{"steer_fused", "JumpReLU" + opt_label(dev, "fused"), d, m, n, s, fused,
+                                Row r{"steer_fused", "JumpReLU" + opt_label(dev, "fused", n), d, m, n, s, fused,
                                       2.0 * double(s * d) * double(es) + 2 * xbytes + double(s) * (4 + 2 * double(es))};
                                 r.dense_ms = dense;
                                 r.b2b_ms = time_b2b_ms(o, fused, fused_step);

@@ -11,8 +11,8 @@ libtorch tensors. So this script does what the binding does, on torch's own tens
   - stream order: the kernels run on the stream they are given. A torch stream is first made busy
     (torch.cuda._sleep) and then writes x; the call on that stream must see the written x (a kernel that
     ran on another stream would run during the sleep and read the old x);
-  - the opt-in CUDA variants (SAS_CUDA_TC_GEMV, SAS_CUDA_TC_GEMM, SAS_CUDA_TOPK_FAST, SAS_CUDA_STEER_ONE)
-    give the same answers as the defaults;
+  - the opt-in CUDA variants (SAS_CUDA_TC_GEMV, SAS_CUDA_TC_GEMM, SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST,
+    SAS_CUDA_STEER_ONE) give the same answers as the defaults;
   - errors come back as statuses with messages (k = 0, a NULL pointer), and the process lives on;
   - a loop of fused steps does not grow device memory.
 
@@ -33,7 +33,7 @@ CPU, CUDA = 0, 1
 JUMPRELU, RELU = 0, 1
 DTYPES = {torch.float32: SAS_F32, torch.bfloat16: SAS_BF16, torch.float16: SAS_F16}
 UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}
-OPT_INS = ("SAS_CUDA_TC_GEMV", "SAS_CUDA_TC_GEMM", "SAS_CUDA_TOPK_FAST", "SAS_CUDA_STEER_ONE")
+OPT_INS = ("SAS_CUDA_TC_GEMV", "SAS_CUDA_TC_GEMM", "SAS_CUDA_SPLITK_ONE", "SAS_CUDA_TOPK_FAST", "SAS_CUDA_STEER_ONE")
 
 passed = failed = 0
 
