@@ -207,37 +207,50 @@ bool run_grid(const Cfg &cfg, const std::function<void()> &body) {
     g_grid_dim = g;
     g_block_dim = b;
     g_blk.body = &body;
-    for (unsigned bz = 0; bz < g.z; ++bz)
-        for (unsigned by = 0; by < g.y; ++by)
-            for (unsigned bx = 0; bx < g.x; ++bx) {
-                g_block_idx = dim3(bx, by, bz);
-                g_blk.alive = int(nthreads);
-                g_blk.arrived = 0;
-                g_blk.acc[0] = g_blk.acc[1] = 0;
-                for (Warp &w : g_blk.warps) w = Warp{}, w.alive = 32;
-                for (size_t i = 0; i < nthreads; ++i) {
-                    Fiber &f = g_blk.fibers[i];
-                    f.done = false;
-                    f.pos.tid = dim3(unsigned(i % b.x), unsigned((i / b.x) % b.y), unsigned(i / (size_t(b.x) * b.y)));
-                    f.pos.lane = int(i % 32);
-                    f.pos.warp = int(i / 32);
-                    start_fiber(f);
-                }
-                // Round robin until every thread has finished; a round in which no barrier completes
-                // and no thread finishes while threads still wait is a deadlock (a divergent barrier).
-                while (g_blk.alive > 0) {
-                    g_blk.progress = false;
-                    for (size_t i = 0; i < nthreads; ++i) {
-                        Fiber &f = g_blk.fibers[i];
-                        if (f.done) continue;
-                        g_blk.current = int(i);
-                        g_pos = f.pos;
-                        to_fiber(f);
-                    }
-                    if (!g_blk.progress && g_blk.alive > 0) die("deadlock: threads wait at barriers that cannot complete");
-                }
-                g_blk.current = -1;
+    // Blocks in a shuffled order (a fixed seed per launch, so runs repeat): a GPU promises no order, and a
+    // kernel that needs one (say, that the last block to arrive is the one with the highest index) should
+    // fail here rather than on a GPU.
+    const uint64_t nblocks = uint64_t(g.x) * g.y * g.z;
+    static uint64_t launches = 0;
+    uint64_t rng = 0x9E3779B97F4A7C15ull * ++launches;
+    auto next = [&rng] {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        return rng;
+    };
+    std::vector<uint64_t> order(static_cast<size_t>(nblocks), 0);
+    for (uint64_t i = 0; i < nblocks; ++i) order[size_t(i)] = i;
+    for (uint64_t i = nblocks; i > 1; --i) std::swap(order[size_t(i - 1)], order[size_t(next() % i)]);
+    for (const uint64_t blk : order) {
+        g_block_idx = dim3(unsigned(blk % g.x), unsigned((blk / g.x) % g.y), unsigned(blk / (uint64_t(g.x) * g.y)));
+        g_blk.alive = int(nthreads);
+        g_blk.arrived = 0;
+        g_blk.acc[0] = g_blk.acc[1] = 0;
+        for (Warp &w : g_blk.warps) w = Warp{}, w.alive = 32;
+        for (size_t i = 0; i < nthreads; ++i) {
+            Fiber &f = g_blk.fibers[i];
+            f.done = false;
+            f.pos.tid = dim3(unsigned(i % b.x), unsigned((i / b.x) % b.y), unsigned(i / (size_t(b.x) * b.y)));
+            f.pos.lane = int(i % 32);
+            f.pos.warp = int(i / 32);
+            start_fiber(f);
+        }
+        // Round robin until every thread has finished; a round in which no barrier completes
+        // and no thread finishes while threads still wait is a deadlock (a divergent barrier).
+        while (g_blk.alive > 0) {
+            g_blk.progress = false;
+            for (size_t i = 0; i < nthreads; ++i) {
+                Fiber &f = g_blk.fibers[i];
+                if (f.done) continue;
+                g_blk.current = int(i);
+                g_pos = f.pos;
+                to_fiber(f);
             }
+            if (!g_blk.progress && g_blk.alive > 0) die("deadlock: threads wait at barriers that cannot complete");
+        }
+        g_blk.current = -1;
+    }
     return true;
 }
 
