@@ -92,7 +92,7 @@ if [[ -x "$BENCH" ]]; then
   # 4. compute-sanitizer memcheck over the test executables (out-of-bounds and misaligned accesses
   # the comparisons could miss); each executable separately, so a timeout loses only the rest.
   if command -v compute-sanitizer >/dev/null; then
-    run memcheck 90 "$((TORCH_RESERVE + 30))" "$OUT/memcheck.txt" bash -c '
+    run memcheck 120 "$((TORCH_RESERVE + 30))" "$OUT/memcheck.txt" bash -c '
       rc=0
       for t in "$0"/native/tests/test_*; do
         [[ -x $t && -f $t ]] || continue
