@@ -296,26 +296,33 @@ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, 
     auto val = [bf16](uint32_t h) {
         return bf16 ? __bfloat162float(__nv_bfloat16{uint16_t(h)}) : __half2float(__half{uint16_t(h)});
     };
-    auto half_of = [](uint32_t reg, int which) { return which ? reg >> 16 : reg & 0xffffu; };
-    float Am[16][16], Bm[16][8];
-    for (int l = 0; l < 32; ++l) {
-        const int g = l / 4, c = l % 4;
-        const uint32_t r0 = uint32_t(A01[l]), r1 = uint32_t(A01[l] >> 32), r2 = uint32_t(A23[l]),
-                       r3 = uint32_t(A23[l] >> 32);
+    auto half_of = [](uint64_t regs, int reg, int e) { return uint32_t(regs >> (32 * reg + 16 * e)) & 0xffffu; };
+    // This lane's outputs need rows g and g + 8 of A (held by lanes 4g .. 4g + 3) and columns 2c and
+    // 2c + 1 of B (held by lanes 4(2c) .. and 4(2c + 1) ..).
+    const int g = g_pos.lane / 4, c = g_pos.lane % 4;
+    float Arow[2][16], Bcol[2][16];
+    for (int cc = 0; cc < 4; ++cc) {
+        const int l = 4 * g + cc;
         for (int e = 0; e < 2; ++e) {
-            Am[g][2 * c + e] = val(half_of(r0, e));
-            Am[g + 8][2 * c + e] = val(half_of(r1, e));
-            Am[g][2 * c + 8 + e] = val(half_of(r2, e));
-            Am[g + 8][2 * c + 8 + e] = val(half_of(r3, e));
-            Bm[2 * c + e][g] = val(half_of(uint32_t(B[l]), e));
-            Bm[2 * c + 8 + e][g] = val(half_of(uint32_t(B[l] >> 32), e));
+            Arow[0][2 * cc + e] = val(half_of(A01[l], 0, e));      // a0: (g, 2cc + e)
+            Arow[1][2 * cc + e] = val(half_of(A01[l], 1, e));      // a1: (g + 8, 2cc + e)
+            Arow[0][2 * cc + 8 + e] = val(half_of(A23[l], 0, e));  // a2: (g, 2cc + 8 + e)
+            Arow[1][2 * cc + 8 + e] = val(half_of(A23[l], 1, e));  // a3: (g + 8, 2cc + 8 + e)
         }
     }
-    const int g = g_pos.lane / 4, c = g_pos.lane % 4;
-    for (int q = 0; q < 4; ++q) {
-        const int row = g + (q >= 2 ? 8 : 0), col = 2 * c + (q & 1);
+    for (int q = 0; q < 2; ++q) {
+        const int col = 2 * c + q;  // held as "n = g'" by lanes 4 col .. 4 col + 3
+        for (int cc = 0; cc < 4; ++cc) {
+            const int l = 4 * col + cc;
+            for (int e = 0; e < 2; ++e) {
+                Bcol[q][2 * cc + e] = val(half_of(B[l], 0, e));      // b0: (k 2cc + e, n col)
+                Bcol[q][2 * cc + 8 + e] = val(half_of(B[l], 1, e));  // b1: (k 2cc + 8 + e, n col)
+            }
+        }
+    }
+    for (int q = 0; q < 4; ++q) {  // d0, d1: row g; d2, d3: row g + 8; columns 2c, 2c + 1
         float s = d[q];
-        for (int k = 0; k < 16; ++k) s += Am[row][k] * Bm[k][col];
+        for (int k = 0; k < 16; ++k) s += Arow[q >> 1][k] * Bcol[q & 1][k];
         d[q] = s;
     }
 }
