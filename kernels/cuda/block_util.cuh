@@ -81,9 +81,10 @@ struct TopkSmem {
 // key > T and the first (lowest index) entries equal to T. Integer counts only: deterministic.
 //
 // Fast = true (opt-in through topk.cu, SAS_CUDA_TOPK_FAST=1; not yet run on a GPU) changes how, not what:
-//  - histograms add once per warp and digit (a warp whose lanes share a digit adds 32 with one atomic;
-//    otherwise __match_any_sync groups the lanes by digit). SAE codes are mostly exact zeros, so with
-//    per-lane atomics nearly every key of a chunk hit one shared-memory counter, serialised;
+//  - histograms add once per warp and digit (a warp whose keys in the pass share a digit adds them with
+//    one atomic; a warp with at most 4 such keys adds them lane by lane; otherwise __match_any_sync
+//    groups the lanes by digit). SAE codes are mostly exact zeros, so with per-lane atomics nearly every
+//    key of a chunk hit one shared-memory counter, serialised;
 //  - the ordered pass takes kSelRounds keys per thread per tile and ranks them with two block-wide scans
 //    of per-(round, warp) ballot counts, instead of two block-wide counts (six barriers) per blockDim keys.
 // Both give the same counts and the same ranks, hence the same selection.
@@ -128,12 +129,19 @@ __device__ void block_topk_select(KeyOf key_of, int64_t m, int k, TopkSmem &sm) 
                     const uint32_t key = key_of(j);
                     if ((key & mask) == prefix) bin = (key >> shift) & 0xffu;
                 }
-                const uint32_t first = __shfl_sync(0xffffffffu, bin, 0);
-                if (__all_sync(0xffffffffu, bin == first)) {
-                    if (lane_id == 0 && first != kNone) atomicAdd(&sm.hist[first], 32u);
+                // Lanes with a key in this pass: all in one digit (a warp of zeros, the common case) -> one
+                // add; at most 4 -> their own adds (little contention); else one add per distinct digit.
+                const unsigned valid = __ballot_sync(0xffffffffu, bin != kNone);
+                if (valid == 0u) continue;  // uniform over the warp
+                const int leader = __ffs(int(valid)) - 1;
+                const uint32_t first = __shfl_sync(0xffffffffu, bin, leader);
+                if (__all_sync(0xffffffffu, bin == first || bin == kNone)) {
+                    if (int(lane_id) == leader) atomicAdd(&sm.hist[first], uint32_t(__popc(valid)));
+                } else if (__popc(valid) <= 4) {
+                    if (bin != kNone) atomicAdd(&sm.hist[bin], 1u);
                 } else {
                     const unsigned peers = __match_any_sync(0xffffffffu, bin);
-                    if (bin != kNone && lane_id == unsigned(__ffs(peers) - 1))
+                    if (bin != kNone && lane_id == unsigned(__ffs(int(peers)) - 1))
                         atomicAdd(&sm.hist[bin], uint32_t(__popc(peers)));
                 }
             }
