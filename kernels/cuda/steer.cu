@@ -410,8 +410,8 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
         if (coop > 0 && work <= 4 * int64_t(coop)) {
             void *args[] = {&a};
             const unsigned grid = unsigned(std::min<int64_t>(work, coop));
-            const cudaError_t err = cudaLaunchCooperativeKernel(
-                reinterpret_cast<const void *>(&steer_coop_kernel<T>), dim3(grid), dim3(kThreads), args, 0, st);
+            const cudaError_t err =
+                cudaLaunchCooperativeKernel(steer_coop_kernel<T>, dim3(grid), dim3(kThreads), args, 0, st);
             if (err == cudaSuccess) return SAS_OK;
             // Fewer SMs than the occupancy query saw (MPS, green contexts): fall back to two launches.
             if (err != cudaErrorCooperativeLaunchTooLarge && err != cudaErrorNotSupported)

@@ -55,6 +55,7 @@ cudaError_t g_last = cudaSuccess;
     std::abort();
 }
 
+constexpr int kSms = 4;  // the emulated device's "SMs": small grids, still several blocks
 constexpr size_t kStack = 64 * 1024;  // per thread; kernels keep a few hundred bytes of locals
 
 struct Fiber {
@@ -88,58 +89,68 @@ struct Block {
     int current = -1;
     const std::function<void()> *body = nullptr;
     bool progress = false;
+    int grid_arrived = 0;  // threads waiting at the grid-wide sync (cooperative launches)
+    dim3 idx;
 };
 
-Block g_blk;
+// The block whose threads run now. A plain launch runs its blocks one after another on g_plain; a
+// cooperative one keeps every block's threads alive (g_coop) so they can meet at a grid-wide sync.
+Block g_plain;
+Block *g_cur = &g_plain;
+std::vector<Block> g_coop;
+
+// The grid-wide barrier of a cooperative launch: its generation (bumped when every block has arrived).
+unsigned g_grid_gen = 0;
+bool g_cooperative = false;
 
 // From the running fiber to the scheduler, and back.
 void to_scheduler(Fiber &f) {
 #if defined(__x86_64__)
-    emu_switch(&f.sp, g_blk.sched_sp);
+    emu_switch(&f.sp, g_cur->sched_sp);
 #else
-    swapcontext(&f.ctx, &g_blk.sched);
+    swapcontext(&f.ctx, &g_cur->sched);
 #endif
 }
 void to_fiber(Fiber &f) {
 #if defined(__x86_64__)
-    emu_switch(&g_blk.sched_sp, f.sp);
+    emu_switch(&g_cur->sched_sp, f.sp);
 #else
-    swapcontext(&g_blk.sched, &f.ctx);
+    swapcontext(&g_cur->sched, &f.ctx);
 #endif
 }
 
 void yield() {
-    Fiber &f = g_blk.fibers[size_t(g_blk.current)];
+    Fiber &f = g_cur->fibers[size_t(g_cur->current)];
     to_scheduler(f);
     g_pos = f.pos;  // back on this fiber
 }
 
 void complete_block_barrier() {
-    const unsigned gen = g_blk.gen;
-    g_blk.result[gen & 1] = g_blk.acc[gen & 1];
-    g_blk.acc[(gen + 1) & 1] = 0;
-    g_blk.arrived = 0;
-    ++g_blk.gen;
-    g_blk.progress = true;
+    const unsigned gen = g_cur->gen;
+    g_cur->result[gen & 1] = g_cur->acc[gen & 1];
+    g_cur->acc[(gen + 1) & 1] = 0;
+    g_cur->arrived = 0;
+    ++g_cur->gen;
+    g_cur->progress = true;
 }
 
 void complete_warp(Warp &w) {
     w.arrived = 0;
     ++w.gen;
-    g_blk.progress = true;
+    g_cur->progress = true;
 }
 
 void fiber_main() {
-    (*g_blk.body)();
-    Fiber &f = g_blk.fibers[size_t(g_blk.current)];
+    (*g_cur->body)();
+    Fiber &f = g_cur->fibers[size_t(g_cur->current)];
     f.done = true;
-    --g_blk.alive;
-    Warp &w = g_blk.warps[size_t(f.pos.warp)];
+    --g_cur->alive;
+    Warp &w = g_cur->warps[size_t(f.pos.warp)];
     --w.alive;
     // An exited thread no longer holds back a barrier that the others are waiting at.
-    if (g_blk.arrived > 0 && g_blk.arrived == g_blk.alive) complete_block_barrier();
+    if (g_cur->arrived > 0 && g_cur->arrived == g_cur->alive) complete_block_barrier();
     if (w.arrived > 0 && w.arrived == w.alive) complete_warp(w);
-    g_blk.progress = true;
+    g_cur->progress = true;
     to_scheduler(f);
     die("a finished fiber was resumed");
 }
@@ -168,8 +179,8 @@ void start_fiber(Fiber &f) {
 }  // namespace
 
 uint64_t *warp_exchange(uint64_t v) {
-    if (g_blk.current < 0) die("a warp-wide intrinsic outside a kernel");
-    Warp &w = g_blk.warps[size_t(g_pos.warp)];
+    if (g_cur->current < 0) die("a warp-wide intrinsic outside a kernel");
+    Warp &w = g_cur->warps[size_t(g_pos.warp)];
     const unsigned gen = w.gen;
     w.slots[gen & 1][g_pos.lane] = v;
     if (++w.arrived == w.alive)
@@ -180,17 +191,20 @@ uint64_t *warp_exchange(uint64_t v) {
 }
 
 int block_barrier(int pred) {
-    if (g_blk.current < 0) die("__syncthreads outside a kernel");
-    const unsigned gen = g_blk.gen;
-    g_blk.acc[gen & 1] += pred;
-    if (++g_blk.arrived == g_blk.alive)
+    if (g_cur->current < 0) die("__syncthreads outside a kernel");
+    const unsigned gen = g_cur->gen;
+    g_cur->acc[gen & 1] += pred;
+    if (++g_cur->arrived == g_cur->alive)
         complete_block_barrier();
     else
-        while (g_blk.gen == gen) yield();
-    return g_blk.result[gen & 1];
+        while (g_cur->gen == gen) yield();
+    return g_cur->result[gen & 1];
 }
 
-bool run_grid(const Cfg &cfg, const std::function<void()> &body) {
+namespace {
+
+// A CUDA-valid launch shape (else the last error is set, as a refused launch would).
+bool valid_config(const Cfg &cfg) {
     const dim3 g = cfg.grid, b = cfg.block;
     const uint64_t threads = uint64_t(b.x) * b.y * b.z;
     if (threads == 0 || threads > 1024 || b.z > 64 || g.x == 0 || g.y == 0 || g.z == 0 || g.y > 65535 ||
@@ -199,18 +213,13 @@ bool run_grid(const Cfg &cfg, const std::function<void()> &body) {
         return false;
     }
     if (threads % 32 != 0) die("block sizes that are not whole warps are not emulated");
-    const size_t nthreads = size_t(threads);
-    if (g_blk.fibers.size() < nthreads) g_blk.fibers.resize(nthreads);
-    for (size_t i = 0; i < nthreads; ++i)
-        if (!g_blk.fibers[i].stack) g_blk.fibers[i].stack.reset(new char[kStack]);
-    g_blk.warps.assign(nthreads / 32, Warp{});
-    g_grid_dim = g;
-    g_block_dim = b;
-    g_blk.body = &body;
-    // Blocks in a shuffled order (a fixed seed per launch, so runs repeat): a GPU promises no order, and a
-    // kernel that needs one (say, that the last block to arrive is the one with the highest index) should
-    // fail here rather than on a GPU.
-    const uint64_t nblocks = uint64_t(g.x) * g.y * g.z;
+    return true;
+}
+
+// The launch's blocks in a shuffled order (a fixed seed per launch, so runs repeat): a GPU promises no
+// order, and a kernel that needs one (say, that the last block to arrive is the one with the highest
+// index) should fail here rather than on a GPU.
+std::vector<uint64_t> shuffled(uint64_t nblocks) {
     static uint64_t launches = 0;
     uint64_t rng = 0x9E3779B97F4A7C15ull * ++launches;
     auto next = [&rng] {
@@ -222,36 +231,116 @@ bool run_grid(const Cfg &cfg, const std::function<void()> &body) {
     std::vector<uint64_t> order(static_cast<size_t>(nblocks), 0);
     for (uint64_t i = 0; i < nblocks; ++i) order[size_t(i)] = i;
     for (uint64_t i = nblocks; i > 1; --i) std::swap(order[size_t(i - 1)], order[size_t(next() % i)]);
-    for (const uint64_t blk : order) {
-        g_block_idx = dim3(unsigned(blk % g.x), unsigned((blk / g.x) % g.y), unsigned(blk / (uint64_t(g.x) * g.y)));
-        g_blk.alive = int(nthreads);
-        g_blk.arrived = 0;
-        g_blk.acc[0] = g_blk.acc[1] = 0;
-        for (Warp &w : g_blk.warps) w = Warp{}, w.alive = 32;
+    return order;
+}
+
+// Block `blk` of the launch, its threads set up as fresh fibers at the kernel's start.
+void start_block(Block &B, uint64_t blk, const Cfg &cfg, const std::function<void()> &body) {
+    const dim3 g = cfg.grid, b = cfg.block;
+    const size_t nthreads = size_t(b.x) * b.y * b.z;
+    if (B.fibers.size() < nthreads) B.fibers.resize(nthreads);
+    for (size_t i = 0; i < nthreads; ++i)
+        if (!B.fibers[i].stack) B.fibers[i].stack.reset(new char[kStack]);
+    B.warps.assign(nthreads / 32, Warp{});
+    for (Warp &w : B.warps) w.alive = 32;
+    B.body = &body;
+    B.idx = dim3(unsigned(blk % g.x), unsigned((blk / g.x) % g.y), unsigned(blk / (uint64_t(g.x) * g.y)));
+    B.alive = int(nthreads);
+    B.arrived = 0;
+    B.acc[0] = B.acc[1] = 0;
+    B.grid_arrived = 0;
+    B.current = -1;
+    for (size_t i = 0; i < nthreads; ++i) {
+        Fiber &f = B.fibers[i];
+        f.done = false;
+        f.pos.tid = dim3(unsigned(i % b.x), unsigned((i / b.x) % b.y), unsigned(i / (size_t(b.x) * b.y)));
+        f.pos.lane = int(i % 32);
+        f.pos.warp = int(i / 32);
+        start_fiber(f);
+    }
+}
+
+// Runs block B's threads round robin until every one has finished or (cooperative launches) waits at
+// the grid-wide sync. A round in which no barrier completes, no thread finishes and no thread reaches the
+// grid-wide sync while threads still wait is a deadlock (a divergent barrier).
+void run_block(Block &B) {
+    g_cur = &B;
+    g_block_idx = B.idx;
+    const size_t nthreads = B.warps.size() * 32;
+    while (B.alive > 0 && B.grid_arrived < B.alive) {
+        B.progress = false;
         for (size_t i = 0; i < nthreads; ++i) {
-            Fiber &f = g_blk.fibers[i];
-            f.done = false;
-            f.pos.tid = dim3(unsigned(i % b.x), unsigned((i / b.x) % b.y), unsigned(i / (size_t(b.x) * b.y)));
-            f.pos.lane = int(i % 32);
-            f.pos.warp = int(i / 32);
-            start_fiber(f);
+            Fiber &f = B.fibers[i];
+            if (f.done) continue;
+            B.current = int(i);
+            g_pos = f.pos;
+            to_fiber(f);
         }
-        // Round robin until every thread has finished; a round in which no barrier completes
-        // and no thread finishes while threads still wait is a deadlock (a divergent barrier).
-        while (g_blk.alive > 0) {
-            g_blk.progress = false;
-            for (size_t i = 0; i < nthreads; ++i) {
-                Fiber &f = g_blk.fibers[i];
-                if (f.done) continue;
-                g_blk.current = int(i);
-                g_pos = f.pos;
-                to_fiber(f);
-            }
-            if (!g_blk.progress && g_blk.alive > 0) die("deadlock: threads wait at barriers that cannot complete");
-        }
-        g_blk.current = -1;
+        if (!B.progress && B.alive > 0 && B.grid_arrived < B.alive)
+            die("deadlock: threads wait at barriers that cannot complete");
+    }
+    B.current = -1;
+    g_cur = &g_plain;
+}
+
+}  // namespace
+
+bool run_grid(const Cfg &cfg, const std::function<void()> &body) {
+    if (!valid_config(cfg)) return false;
+    g_grid_dim = cfg.grid;
+    g_block_dim = cfg.block;
+    g_cooperative = false;
+    for (const uint64_t blk : shuffled(uint64_t(cfg.grid.x) * cfg.grid.y * cfg.grid.z)) {
+        start_block(g_plain, blk, cfg, body);
+        run_block(g_plain);
     }
     return true;
+}
+
+int blocks_per_sm(unsigned block_threads) { return std::max(1, std::min(32, int(2048 / std::max(1u, block_threads)))); }
+
+// A cooperative launch: every block's threads stay alive (their own fibers and stacks), so a grid-wide
+// sync can hold them all. Between two syncs the blocks run one after another in a shuffled order (a new
+// one each phase). Shared memory is one static copy for all blocks, so a block's shared data does not
+// outlive a grid-wide sync here (on a GPU it does); the library's cooperative kernel keeps none across it.
+cudaError_t run_cooperative(const Cfg &cfg, const std::function<void()> &body) {
+    if (!valid_config(cfg)) return cudaGetLastError();
+    const uint64_t nblocks = uint64_t(cfg.grid.x) * cfg.grid.y * cfg.grid.z;
+    if (nblocks > uint64_t(kSms) * uint64_t(blocks_per_sm(cfg.block.x * cfg.block.y * cfg.block.z)))
+        return cudaErrorCooperativeLaunchTooLarge;  // as CUDA: every block must fit on the device at once
+    g_grid_dim = cfg.grid;
+    g_block_dim = cfg.block;
+    g_cooperative = true;
+    if (g_coop.size() < nblocks) g_coop.resize(size_t(nblocks));
+    for (uint64_t blk = 0; blk < nblocks; ++blk) start_block(g_coop[size_t(blk)], blk, cfg, body);
+    for (;;) {
+        int waiting = 0;
+        const Block *finished = nullptr;
+        for (const uint64_t blk : shuffled(nblocks)) {
+            Block &B = g_coop[size_t(blk)];
+            if (B.alive == 0) continue;
+            run_block(B);
+            if (B.alive > 0) ++waiting; else finished = &B;
+        }
+        if (waiting == 0) break;  // every block has finished
+        // A block that finished while others wait at the sync would leave them waiting forever on a GPU.
+        if (finished) {
+            g_block_idx = finished->idx;
+            die("deadlock: this block finished without reaching the grid-wide sync that the others wait at");
+        }
+        ++g_grid_gen;  // every block has arrived: release them all
+        for (uint64_t blk = 0; blk < nblocks; ++blk) g_coop[size_t(blk)].grid_arrived = 0;
+    }
+    g_cooperative = false;
+    return cudaSuccess;
+}
+
+void grid_barrier() {
+    if (g_cur->current < 0 || !g_cooperative) die("a grid-wide sync outside a cooperative launch");
+    const unsigned gen = g_grid_gen;
+    ++g_cur->grid_arrived;
+    g_cur->progress = true;
+    while (g_grid_gen == gen) yield();
 }
 
 // ---- PTX, from the PTX ISA's figures for ldmatrix and mma.m16n8k16 ------------------------------------
@@ -370,14 +459,14 @@ const char *cudaGetErrorName(cudaError_t e) {
     return "cudaErrorUnknown";
 }
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr attr, int) {
-    *v = attr == cudaDevAttrMultiProcessorCount ? 4 : 0;  // 4 "SMs": small grids, still several blocks
+    *v = attr == cudaDevAttrMultiProcessorCount ? emu::kSms : attr == cudaDevAttrCooperativeLaunch ? 1 : 0;
     return cudaSuccess;
 }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
     std::memset(p, 0, sizeof *p);
     std::snprintf(p->name, sizeof p->name, "cuda_emu (CPU emulation)");
     p->major = 9;
-    p->multiProcessorCount = 4;
+    p->multiProcessorCount = emu::kSms;
     p->totalGlobalMem = size_t(1) << 32;
     return cudaSuccess;
 }
@@ -410,7 +499,4 @@ cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
     *ms = std::chrono::duration<float, std::milli>(reinterpret_cast<Event *>(b)->t - reinterpret_cast<Event *>(a)->t).count();
     return cudaSuccess;
-}
-cudaError_t cudaLaunchCooperativeKernel(const void *, dim3, dim3, void **, size_t, cudaStream_t) {
-    return cudaErrorNotSupported;
 }

@@ -1,8 +1,9 @@
 // cuda_emu.h: just enough of CUDA to run this library's kernels on the CPU, to check their LOGIC where no
 // GPU is lent (index math, barriers, warp-level exchanges, tensor-core fragment layouts, the host code
 // around the launches). Not a simulator of timing, memory ordering or concurrency: blocks run one after
-// another; the threads of a block run as cooperative fibers (ucontext) that switch only at barriers and
-// warp-wide operations, so __syncthreads and the *_sync intrinsics have their CUDA meaning. A kernel that
+// another (a cooperative launch keeps them all alive and switches between them at its grid-wide syncs);
+// the threads of a block run as cooperative fibers that switch only at barriers and warp-wide
+// operations, so __syncthreads, the *_sync intrinsics and this_grid().sync() have their CUDA meaning. A kernel that
 // passes here can still fail on a GPU (a race, a missing fence, a compiler or hardware difference); one
 // that fails here is wrong. native/emu/README.md says how it is built and what it covers.
 //
@@ -226,9 +227,31 @@ cudaError_t cudaEventCreate(cudaEvent_t *e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t st = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b);
-// No cooperative launches here (the attribute says so): the library takes its two-launch path.
-cudaError_t cudaLaunchCooperativeKernel(const void *, dim3, dim3, void **, size_t, cudaStream_t);
-template <class K> cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, K, int, size_t) {
-    *n = 1;
+
+// ---- cooperative launches ---------------------------------------------------------------------------------
+namespace emu {
+// Blocks of block_threads threads that fit on one emulated "SM" at once (2048 threads, at most 32 blocks).
+int blocks_per_sm(unsigned block_threads);
+// Runs body() as every thread of every block with all blocks alive at once, so that grid_barrier()
+// (cooperative_groups::this_grid().sync()) can hold them; cudaErrorCooperativeLaunchTooLarge when the
+// grid does not fit, as on a GPU.
+cudaError_t run_cooperative(const Cfg &cfg, const std::function<void()> &body);
+void grid_barrier();
+
+template <class... P, size_t... I>
+cudaError_t launch_cooperative(void (*kernel)(P...), const Cfg &cfg, void **args, std::index_sequence<I...>) {
+    std::tuple<std::decay_t<P>...> params(*static_cast<std::decay_t<P> *>(args[I])...);  // copied, as CUDA does
+    return run_cooperative(cfg, [&] { std::apply(kernel, params); });
+}
+}  // namespace emu
+
+// CUDA's typed overload (the kernel, not a void *): the emulation needs the parameter types to unpack args.
+template <class... P>
+cudaError_t cudaLaunchCooperativeKernel(void (*kernel)(P...), dim3 grid, dim3 block, void **args, size_t smem = 0,
+                                        cudaStream_t = nullptr) {
+    return ::emu::launch_cooperative(kernel, ::emu::Cfg(grid, block, smem), args, std::index_sequence_for<P...>{});
+}
+template <class K> cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, K, int block_threads, size_t) {
+    *n = ::emu::blocks_per_sm(unsigned(block_threads));
     return cudaSuccess;
 }
