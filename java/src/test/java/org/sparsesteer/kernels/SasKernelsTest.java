@@ -388,6 +388,29 @@ class SasKernelsTest {
         }
     }
 
+    @Test
+    void cudaStreamAccessorIsWhereCudaStreamsLooksForIt() throws Exception {
+        // CudaStreams reaches libtorch's current stream by reflection (the CPU build has no CUDA natives); a
+        // preset upgrade that renamed or moved it would otherwise surface only on a GPU. Reflection on these
+        // classes resolves every signature, some in the optional org.bytedeco:cuda preset (absent here), so
+        // the class files' constant pools are searched for the names and descriptors instead.
+        assertClassHas("org/bytedeco/pytorch/global/torch_cuda.class", "getCurrentCUDAStream",
+                "(B)Lorg/bytedeco/pytorch/cuda/CUDAStream;");
+        assertClassHas("org/bytedeco/pytorch/cuda/CUDAStream.class", "stream", "()Lorg/bytedeco/cuda/cudart/CUstream_st;");
+    }
+
+    private static void assertClassHas(String classFile, String method, String descriptor) throws java.io.IOException {
+        try (java.io.InputStream in = SasKernelsTest.class.getClassLoader().getResourceAsStream(classFile)) {
+            assertTrue(in != null, classFile + " on the class path");
+            // Constant-pool UTF-8 entries are stored as a 2-byte length then the bytes.
+            String pool = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1);
+            for (String utf8 : new String[] {method, descriptor}) {
+                String entry = (char) (utf8.length() >> 8) + "" + (char) (utf8.length() & 0xff) + utf8;
+                assertTrue(pool.contains(entry), classFile + " has no constant " + utf8);
+            }
+        }
+    }
+
     static float[][] rows(Tensor t, long n, long m) {
         float[] all = toFloats(t);
         float[][] rows = new float[(int) n][(int) m];
