@@ -263,19 +263,53 @@ void start_block(Block &B, uint64_t blk, const Cfg &cfg, const std::function<voi
 // Runs block B's threads round robin until every one has finished or (cooperative launches) waits at
 // the grid-wide sync. A round in which no barrier completes, no thread finishes and no thread reaches the
 // grid-wide sync while threads still wait is a deadlock (a divergent barrier).
+// Runs block B's threads until every one has finished or (cooperative launches) waits at the grid-wide
+// sync. Two schedules make races show up as wrong results instead of passing by luck:
+//  - each round visits the threads in a new shuffled order, so the code between two sync points runs in a
+//    different interleaving of threads every time;
+//  - one warp of the block (one lane, for one-warp blocks), chosen at random, lags: it runs only when no
+//    other thread can move, so the rest of the block runs ahead as far as the barriers let it. A thread
+//    that reads what another writes without a barrier in between, or overwrites shared memory that a slow
+//    warp has yet to read (a missing trailing __syncthreads), then gets or leaves the wrong values.
+// CUDA_EMU_SCHEDULE=ordered turns both off (threads in index order, none lagging), for comparison.
+// A round in which no barrier completes, no thread finishes and no thread reaches the grid-wide sync while
+// threads still wait is a deadlock (a divergent barrier).
 void run_block(Block &B) {
     g_cur = &B;
     g_block_idx = B.idx;
     const size_t nthreads = B.warps.size() * 32;
-    while (B.alive > 0 && B.grid_arrived < B.alive) {
-        B.progress = false;
-        for (size_t i = 0; i < nthreads; ++i) {
+    static std::vector<uint32_t> order;
+    static uint64_t rng = 0x2545F4914F6CDD1Dull;
+    auto next = [] {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        return rng;
+    };
+    static const bool ordered = [] {
+        const char *v = std::getenv("CUDA_EMU_SCHEDULE");
+        return v && std::strcmp(v, "ordered") == 0;
+    }();
+    order.resize(nthreads);
+    for (size_t i = 0; i < nthreads; ++i) order[i] = uint32_t(i);
+    const size_t lag = ordered ? SIZE_MAX : size_t(next() % (B.warps.size() > 1 ? B.warps.size() : 32));
+    auto lags = [&](uint32_t i) { return B.warps.size() > 1 ? i / 32 == lag : i == lag; };
+    auto round = [&](bool laggards) {
+        if (!ordered)
+            for (size_t i = nthreads; i > 1; --i) std::swap(order[i - 1], order[size_t(next() % i)]);
+        for (const uint32_t i : order) {
             Fiber &f = B.fibers[i];
-            if (f.done) continue;
+            if (f.done || lags(i) != laggards) continue;
             B.current = int(i);
             g_pos = f.pos;
             to_fiber(f);
         }
+    };
+    while (B.alive > 0 && B.grid_arrived < B.alive) {
+        B.progress = false;
+        round(false);
+        if (B.progress) continue;
+        round(true);
         if (!B.progress && B.alive > 0 && B.grid_arrived < B.alive)
             die("deadlock: threads wait at barriers that cannot complete");
     }
