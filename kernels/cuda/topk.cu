@@ -53,7 +53,7 @@ __global__ void __launch_bounds__(kTopkThreads)
     const T *seg = x + r * ldx + c0;
     for (int64_t j = threadIdx.x; j < len; j += blockDim.x) keys[j] = key_dev<ByAbs>(seg[j]);
     __syncthreads();
-    block_topk_select<Fast>([](int64_t j) { return keys[j]; }, len, k, sm);
+    block_topk_select<Fast>([&](int64_t j) { return keys[j]; }, len, k, sm);
     if (chunks == 1) {
         write_sorted(sm, k, seg, [](int64_t p) { return p; }, out_values + r * k, out_indices + r * k);
         return;
@@ -79,7 +79,7 @@ __global__ void __launch_bounds__(kTopkThreads)
     if (total <= kChunkMax) {  // one read from memory instead of one per radix pass
         for (int64_t p = threadIdx.x; p < total; p += blockDim.x) skeys[p] = keys[p];
         __syncthreads();
-        block_topk_select<Fast>([](int64_t p) { return skeys[p]; }, total, k, sm);
+        block_topk_select<Fast>([&](int64_t p) { return skeys[p]; }, total, k, sm);
     } else {
         block_topk_select<Fast>([keys](int64_t p) { return keys[p]; }, total, k, sm);
     }

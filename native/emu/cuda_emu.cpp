@@ -15,7 +15,6 @@ namespace emu {
 
 ThreadPos g_pos;
 dim3 g_block_idx, g_block_dim, g_grid_dim;
-alignas(16) unsigned char g_dyn_smem[256 * 1024];
 
 #if defined(__x86_64__)
 // void emu_switch(void **save_sp, void *load_sp): pushes the callee-saved registers, stores the stack
@@ -55,8 +54,11 @@ cudaError_t g_last = cudaSuccess;
     std::abort();
 }
 
-constexpr int kSms = 4;  // the emulated device's "SMs": small grids, still several blocks
-constexpr size_t kStack = 64 * 1024;  // per thread; kernels keep a few hundred bytes of locals
+constexpr int kSms = 4;                      // the emulated device's "SMs": small grids, still several blocks
+constexpr int kThreadsPerSm = 2048;          // as sm_80..sm_90
+constexpr size_t kSharedBytes = 48 * 1024;   // static and dynamic shared memory per block, each
+constexpr size_t kStack = 64 * 1024;         // per thread; kernels keep a few hundred bytes of locals
+constexpr unsigned char kPoison = 0xff;      // fresh shared memory: NaN floats, all-ones integers
 
 struct Fiber {
 #if defined(__x86_64__)
@@ -67,6 +69,9 @@ struct Fiber {
     std::unique_ptr<char[]> stack;
     ThreadPos pos;
     bool done = false;
+    // Waiting at a barrier: runnable again once *wait != wait_gen (the scheduler does not resume it before).
+    const unsigned *wait = nullptr;
+    unsigned wait_gen = 0;
 };
 
 struct Warp {
@@ -75,82 +80,122 @@ struct Warp {
     uint64_t slots[2][32] = {};
 };
 
+// A resident block: its threads (fibers with their own stacks), barrier state and shared memory.
 struct Block {
     std::vector<Fiber> fibers;
     std::vector<Warp> warps;
-#if defined(__x86_64__)
-    void *sched_sp = nullptr;
-#else
-    ucontext_t sched;
-#endif
-    int alive = 0, arrived = 0;
+    int nthreads = 0, alive = 0, arrived = 0;
     unsigned gen = 0;
     int acc[2] = {0, 0}, result[2] = {0, 0};
-    int current = -1;
-    const std::function<void()> *body = nullptr;
-    bool progress = false;
     int grid_arrived = 0;  // threads waiting at the grid-wide sync (cooperative launches)
+    int lag = -1;          // the lagging warp (or lane, in a one-warp block)
+    bool active = false;
+    size_t poisoned = 0;   // smem_static[0, poisoned) has been poisoned since the block started
     dim3 idx;
+    alignas(128) unsigned char smem_static[kSharedBytes];
+    alignas(128) unsigned char smem_dynamic[kSharedBytes];
 };
 
-// The block whose threads run now. A plain launch runs its blocks one after another on g_plain; a
-// cooperative one keeps every block's threads alive (g_coop) so they can meet at a grid-wide sync.
-Block g_plain;
-Block *g_cur = &g_plain;
-std::vector<Block> g_coop;
+// The launch being run. Some of its blocks are resident at once (what kSms SMs of 2048 threads
+// hold; every block, for a cooperative launch), their threads interleaved at sync points; a finished
+// block's slot takes the next block of the launch.
+struct Launch {
+    std::vector<std::unique_ptr<Block>> slots;
+    const std::function<void()> *body = nullptr;
+    bool cooperative = false;
+    unsigned grid_gen = 0;                 // generation of the grid-wide sync
+    std::vector<std::pair<const void *, size_t>> static_layout;  // __shared__ variable -> offset
+    size_t static_used = 0;
+    size_t dyn_bytes = 0;
+};
 
-// The grid-wide barrier of a cooperative launch: its generation (bumped when every block has arrived).
-unsigned g_grid_gen = 0;
-bool g_cooperative = false;
+Launch g_launch;
+Block *g_cur = nullptr;  // the block of the running thread
+int g_cur_thread = -1;   // its index in the block (-1: no kernel thread is running)
+#if defined(__x86_64__)
+void *g_sched_sp = nullptr;
+#else
+ucontext_t g_sched;
+#endif
+
+uint64_t g_rng = 0x2545F4914F6CDD1Dull;
+uint64_t next_random() {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+
+// CUDA_EMU_SCHEDULE=ordered: one block at a time, its threads in index order, none lagging.
+bool ordered_schedule() {
+    static const bool ordered = [] {
+        const char *v = std::getenv("CUDA_EMU_SCHEDULE");
+        return v && std::strcmp(v, "ordered") == 0;
+    }();
+    return ordered;
+}
+
+Fiber &running_fiber() { return g_cur->fibers[size_t(g_cur_thread)]; }
 
 // From the running fiber to the scheduler, and back.
 void to_scheduler(Fiber &f) {
 #if defined(__x86_64__)
-    emu_switch(&f.sp, g_cur->sched_sp);
+    emu_switch(&f.sp, g_sched_sp);
 #else
-    swapcontext(&f.ctx, &g_cur->sched);
+    swapcontext(&f.ctx, &g_sched);
 #endif
 }
 void to_fiber(Fiber &f) {
 #if defined(__x86_64__)
-    emu_switch(&g_cur->sched_sp, f.sp);
+    emu_switch(&g_sched_sp, f.sp);
 #else
-    swapcontext(&g_cur->sched, &f.ctx);
+    swapcontext(&g_sched, &f.ctx);
 #endif
 }
 
 void yield() {
-    Fiber &f = g_cur->fibers[size_t(g_cur->current)];
-    to_scheduler(f);
-    g_pos = f.pos;  // back on this fiber
+    Block *b = g_cur;
+    const int t = g_cur_thread;
+    to_scheduler(b->fibers[size_t(t)]);
+    g_cur = b;  // back on this fiber
+    g_cur_thread = t;
+    g_pos = b->fibers[size_t(t)].pos;
+    g_block_idx = b->idx;
 }
 
-void complete_block_barrier() {
-    const unsigned gen = g_cur->gen;
-    g_cur->result[gen & 1] = g_cur->acc[gen & 1];
-    g_cur->acc[(gen + 1) & 1] = 0;
-    g_cur->arrived = 0;
-    ++g_cur->gen;
-    g_cur->progress = true;
+// Parks the running thread until *gen moves on from `was` (a barrier's generation).
+void wait_for(const unsigned *gen, unsigned was) {
+    Fiber &f = running_fiber();
+    f.wait = gen;
+    f.wait_gen = was;
+    while (*gen == was) yield();
+    f.wait = nullptr;
+}
+
+void complete_block_barrier(Block &B) {
+    const unsigned gen = B.gen;
+    B.result[gen & 1] = B.acc[gen & 1];
+    B.acc[(gen + 1) & 1] = 0;
+    B.arrived = 0;
+    ++B.gen;
 }
 
 void complete_warp(Warp &w) {
     w.arrived = 0;
     ++w.gen;
-    g_cur->progress = true;
 }
 
 void fiber_main() {
-    (*g_cur->body)();
-    Fiber &f = g_cur->fibers[size_t(g_cur->current)];
+    (*g_launch.body)();
+    Block &B = *g_cur;
+    Fiber &f = running_fiber();
     f.done = true;
-    --g_cur->alive;
-    Warp &w = g_cur->warps[size_t(f.pos.warp)];
+    --B.alive;
+    Warp &w = B.warps[size_t(f.pos.warp)];
     --w.alive;
     // An exited thread no longer holds back a barrier that the others are waiting at.
-    if (g_cur->arrived > 0 && g_cur->arrived == g_cur->alive) complete_block_barrier();
+    if (B.arrived > 0 && B.arrived == B.alive) complete_block_barrier(B);
     if (w.arrived > 0 && w.arrived == w.alive) complete_warp(w);
-    g_cur->progress = true;
     to_scheduler(f);
     die("a finished fiber was resumed");
 }
@@ -179,26 +224,62 @@ void start_fiber(Fiber &f) {
 }  // namespace
 
 uint64_t *warp_exchange(uint64_t v) {
-    if (g_cur->current < 0) die("a warp-wide intrinsic outside a kernel");
+    if (g_cur_thread < 0) die("a warp-wide intrinsic outside a kernel");
     Warp &w = g_cur->warps[size_t(g_pos.warp)];
     const unsigned gen = w.gen;
     w.slots[gen & 1][g_pos.lane] = v;
     if (++w.arrived == w.alive)
         complete_warp(w);
     else
-        while (w.gen == gen) yield();
+        wait_for(&w.gen, gen);
     return w.slots[gen & 1];
 }
 
 int block_barrier(int pred) {
-    if (g_cur->current < 0) die("__syncthreads outside a kernel");
-    const unsigned gen = g_cur->gen;
-    g_cur->acc[gen & 1] += pred;
-    if (++g_cur->arrived == g_cur->alive)
-        complete_block_barrier();
+    if (g_cur_thread < 0) die("__syncthreads outside a kernel");
+    Block &B = *g_cur;
+    const unsigned gen = B.gen;
+    B.acc[gen & 1] += pred;
+    if (++B.arrived == B.alive)
+        complete_block_barrier(B);
     else
-        while (g_cur->gen == gen) yield();
-    return g_cur->result[gen & 1];
+        wait_for(&B.gen, gen);
+    return B.result[gen & 1];
+}
+
+void grid_barrier() {
+    if (g_cur_thread < 0 || !g_launch.cooperative) die("a grid-wide sync outside a cooperative launch");
+    const unsigned gen = g_launch.grid_gen;
+    ++g_cur->grid_arrived;
+    // Released by the scheduler once every thread of every block waits here.
+    wait_for(&g_launch.grid_gen, gen);
+}
+
+// The running block's copy of one `__shared__` variable (cu2cpp turns each declaration into a call with
+// the address of a tag unique to the declaration and the kernel's instantiation). The launch lays the
+// variables out in the order the threads first reach them; every block has its own memory.
+void *shared_variable(const void *tag, size_t bytes, size_t align) {
+    if (g_cur_thread < 0) die("a __shared__ variable outside a kernel");
+    size_t offset = SIZE_MAX;
+    for (const auto &e : g_launch.static_layout)
+        if (e.first == tag) offset = e.second;
+    if (offset == SIZE_MAX) {
+        offset = (g_launch.static_used + align - 1) / align * align;
+        if (offset + bytes > kSharedBytes) die("static __shared__ variables over 48 KB");
+        g_launch.static_layout.push_back({tag, offset});
+        g_launch.static_used = offset + bytes;
+    }
+    Block &B = *g_cur;
+    if (offset + bytes > B.poisoned) {  // first use in this block: fresh (poisoned) memory, as on a GPU
+        std::memset(B.smem_static + B.poisoned, kPoison, offset + bytes - B.poisoned);
+        B.poisoned = offset + bytes;
+    }
+    return B.smem_static + offset;
+}
+
+unsigned char *dynamic_shared() {
+    if (g_cur_thread < 0) die("extern __shared__ memory outside a kernel");
+    return g_cur->smem_dynamic;
 }
 
 namespace {
@@ -208,7 +289,7 @@ bool valid_config(const Cfg &cfg) {
     const dim3 g = cfg.grid, b = cfg.block;
     const uint64_t threads = uint64_t(b.x) * b.y * b.z;
     if (threads == 0 || threads > 1024 || b.z > 64 || g.x == 0 || g.y == 0 || g.z == 0 || g.y > 65535 ||
-        g.z > 65535 || cfg.smem > 48 * 1024) {
+        g.z > 65535 || cfg.smem > kSharedBytes) {
         g_last = cudaErrorInvalidConfiguration;
         return false;
     }
@@ -234,8 +315,8 @@ std::vector<uint64_t> shuffled(uint64_t nblocks) {
     return order;
 }
 
-// Block `blk` of the launch, its threads set up as fresh fibers at the kernel's start.
-void start_block(Block &B, uint64_t blk, const Cfg &cfg, const std::function<void()> &body) {
+// Block `blk` of the launch into a resident slot: fresh fibers at the kernel's start, poisoned shared memory.
+void start_block(Block &B, uint64_t blk, const Cfg &cfg) {
     const dim3 g = cfg.grid, b = cfg.block;
     const size_t nthreads = size_t(b.x) * b.y * b.z;
     if (B.fibers.size() < nthreads) B.fibers.resize(nthreads);
@@ -243,13 +324,16 @@ void start_block(Block &B, uint64_t blk, const Cfg &cfg, const std::function<voi
         if (!B.fibers[i].stack) B.fibers[i].stack.reset(new char[kStack]);
     B.warps.assign(nthreads / 32, Warp{});
     for (Warp &w : B.warps) w.alive = 32;
-    B.body = &body;
     B.idx = dim3(unsigned(blk % g.x), unsigned((blk / g.x) % g.y), unsigned(blk / (uint64_t(g.x) * g.y)));
+    B.nthreads = int(nthreads);
     B.alive = int(nthreads);
     B.arrived = 0;
     B.acc[0] = B.acc[1] = 0;
     B.grid_arrived = 0;
-    B.current = -1;
+    B.lag = ordered_schedule() ? -1 : int(next_random() % (B.warps.size() > 1 ? B.warps.size() : 32));
+    B.active = true;
+    B.poisoned = 0;  // static variables are poisoned at their first use (shared_variable)
+    std::memset(B.smem_dynamic, kPoison, g_launch.dyn_bytes);
     for (size_t i = 0; i < nthreads; ++i) {
         Fiber &f = B.fibers[i];
         f.done = false;
@@ -260,121 +344,124 @@ void start_block(Block &B, uint64_t blk, const Cfg &cfg, const std::function<voi
     }
 }
 
-// Runs block B's threads round robin until every one has finished or (cooperative launches) waits at
-// the grid-wide sync. A round in which no barrier completes, no thread finishes and no thread reaches the
-// grid-wide sync while threads still wait is a deadlock (a divergent barrier).
-// Runs block B's threads until every one has finished or (cooperative launches) waits at the grid-wide
-// sync. Two schedules make races show up as wrong results instead of passing by luck:
-//  - each round visits the threads in a new shuffled order, so the code between two sync points runs in a
-//    different interleaving of threads every time;
-//  - one warp of the block (one lane, for one-warp blocks), chosen at random, lags: it runs only when no
-//    other thread can move, so the rest of the block runs ahead as far as the barriers let it. A thread
-//    that reads what another writes without a barrier in between, or overwrites shared memory that a slow
-//    warp has yet to read (a missing trailing __syncthreads), then gets or leaves the wrong values.
-// CUDA_EMU_SCHEDULE=ordered turns both off (threads in index order, none lagging), for comparison.
-// A round in which no barrier completes, no thread finishes and no thread reaches the grid-wide sync while
-// threads still wait is a deadlock (a divergent barrier).
-void run_block(Block &B) {
-    g_cur = &B;
-    g_block_idx = B.idx;
-    const size_t nthreads = B.warps.size() * 32;
-    static std::vector<uint32_t> order;
-    static uint64_t rng = 0x2545F4914F6CDD1Dull;
-    auto next = [] {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return rng;
-    };
-    static const bool ordered = [] {
-        const char *v = std::getenv("CUDA_EMU_SCHEDULE");
-        return v && std::strcmp(v, "ordered") == 0;
-    }();
-    order.resize(nthreads);
-    for (size_t i = 0; i < nthreads; ++i) order[i] = uint32_t(i);
-    const size_t lag = ordered ? SIZE_MAX : size_t(next() % (B.warps.size() > 1 ? B.warps.size() : 32));
-    auto lags = [&](uint32_t i) { return B.warps.size() > 1 ? i / 32 == lag : i == lag; };
-    auto round = [&](bool laggards) {
-        if (!ordered)
-            for (size_t i = nthreads; i > 1; --i) std::swap(order[i - 1], order[size_t(next() % i)]);
-        for (const uint32_t i : order) {
-            Fiber &f = B.fibers[i];
-            if (f.done || lags(i) != laggards) continue;
-            B.current = int(i);
-            g_pos = f.pos;
-            to_fiber(f);
-        }
-    };
-    while (B.alive > 0 && B.grid_arrived < B.alive) {
-        B.progress = false;
-        round(false);
-        if (B.progress) continue;
-        round(true);
-        if (!B.progress && B.alive > 0 && B.grid_arrived < B.alive)
-            die("deadlock: threads wait at barriers that cannot complete");
+bool lags(const Block &B, int t) { return B.warps.size() > 1 ? t / 32 == B.lag : t == B.lag; }
+bool parked(const Block &B) { return B.grid_arrived > 0 && B.grid_arrived == B.alive; }
+
+// Runs the resident blocks' threads until every block of the launch has finished. A thread runs from one
+// sync point to the next; one waiting at a barrier is not resumed until the barrier completes. Each round
+// visits the runnable threads of all resident blocks in a new shuffled order, so code between sync points
+// runs in a different interleaving of threads and blocks every time. In each block one warp (one lane, in
+// a one-warp block), chosen at random, lags: it runs only in rounds where no other thread of its block
+// can, so the rest of the block runs ahead as far as the barriers let it. A thread that reads what another
+// writes without a barrier in between, or a block that overwrites shared memory a slow warp has yet to
+// read, then gets or leaves wrong values, which the tests' comparisons catch. A round in which no thread
+// can run, while some have not finished, is a deadlock (unless they all wait at a grid-wide sync).
+void run_launch(const Cfg &cfg, const std::vector<uint64_t> &pending, size_t nslots) {
+    size_t next_block = 0, finished = 0;
+    for (size_t s = 0; s < nslots; ++s) {
+        g_launch.slots[s]->active = false;
+        if (next_block < pending.size()) start_block(*g_launch.slots[s], pending[next_block++], cfg);
     }
-    B.current = -1;
-    g_cur = &g_plain;
+    auto runnable = [](const Fiber &f) { return !f.done && !(f.wait && *f.wait == f.wait_gen); };
+    std::vector<std::pair<uint32_t, uint32_t>> order;  // (slot, thread)
+    std::vector<char> block_ran(nslots);
+    for (;;) {
+        bool any_active = false, all_parked = true;
+        for (size_t s = 0; s < nslots; ++s) {
+            Block &B = *g_launch.slots[s];
+            if (B.active && B.alive == 0) {  // finished: the slot takes the next block of the launch
+                B.active = false;
+                ++finished;
+                if (next_block < pending.size()) start_block(B, pending[next_block++], cfg);
+            }
+            if (B.active) {
+                any_active = true;
+                all_parked &= parked(B);
+            }
+        }
+        if (!any_active) return;
+        if (g_launch.cooperative && all_parked) {
+            // Every block of a cooperative launch is resident; one that has finished can never arrive.
+            if (finished > 0) {
+                for (size_t s = 0; s < nslots; ++s)
+                    if (!g_launch.slots[s]->active) g_block_idx = g_launch.slots[s]->idx;
+                g_pos = ThreadPos{};
+                die("deadlock: a block finished without reaching the grid-wide sync that the others wait at");
+            }
+            ++g_launch.grid_gen;  // every thread of every block has arrived: release them all
+            for (size_t s = 0; s < nslots; ++s) g_launch.slots[s]->grid_arrived = 0;
+            continue;
+        }
+        order.clear();
+        for (size_t s = 0; s < nslots; ++s) {
+            const Block &B = *g_launch.slots[s];
+            if (!B.active) continue;
+            for (int t = 0; t < B.nthreads; ++t)
+                if (runnable(B.fibers[size_t(t)])) order.push_back({uint32_t(s), uint32_t(t)});
+        }
+        if (order.empty()) die("deadlock: threads wait at barriers that cannot complete");
+        if (!ordered_schedule())
+            for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(next_random() % i)]);
+        std::fill(block_ran.begin(), block_ran.end(), 0);
+        for (const auto &st : order)
+            if (!lags(*g_launch.slots[st.first], int(st.second))) block_ran[st.first] = 1;
+        for (const bool laggards : {false, true}) {
+            for (const auto &st : order) {
+                Block &B = *g_launch.slots[st.first];
+                if (lags(B, int(st.second)) != laggards || (laggards && block_ran[st.first])) continue;
+                Fiber &f = B.fibers[st.second];
+                if (!runnable(f)) continue;  // made to wait by a thread that ran earlier in this round
+                g_cur = &B;
+                g_cur_thread = int(st.second);
+                g_pos = f.pos;
+                g_block_idx = B.idx;
+                to_fiber(f);
+            }
+        }
+        g_cur_thread = -1;
+    }
+}
+
+void run(const Cfg &cfg, const std::function<void()> &body, uint64_t resident) {
+    const uint64_t nblocks = uint64_t(cfg.grid.x) * cfg.grid.y * cfg.grid.z;
+    g_grid_dim = cfg.grid;
+    g_block_dim = cfg.block;
+    g_launch.body = &body;
+    g_launch.static_layout.clear();
+    g_launch.static_used = 0;
+    g_launch.dyn_bytes = cfg.smem;
+    g_launch.grid_gen = 0;
+    const size_t nslots = size_t(std::min(nblocks, resident));
+    while (g_launch.slots.size() < nslots) g_launch.slots.push_back(std::make_unique<Block>());
+    run_launch(cfg, shuffled(nblocks), nslots);
+    g_launch.cooperative = false;
+    g_cur = nullptr;
+    g_cur_thread = -1;
 }
 
 }  // namespace
 
+int blocks_per_sm(unsigned block_threads) {
+    return std::max(1, std::min(32, int(kThreadsPerSm / std::max(1u, block_threads))));
+}
+
 bool run_grid(const Cfg &cfg, const std::function<void()> &body) {
     if (!valid_config(cfg)) return false;
-    g_grid_dim = cfg.grid;
-    g_block_dim = cfg.block;
-    g_cooperative = false;
-    for (const uint64_t blk : shuffled(uint64_t(cfg.grid.x) * cfg.grid.y * cfg.grid.z)) {
-        start_block(g_plain, blk, cfg, body);
-        run_block(g_plain);
-    }
+    // kSms blocks at a time (one per "SM"): enough to interleave blocks, few enough fibers to stay fast.
+    run(cfg, body, ordered_schedule() ? 1 : uint64_t(kSms));
     return true;
 }
 
-int blocks_per_sm(unsigned block_threads) { return std::max(1, std::min(32, int(2048 / std::max(1u, block_threads)))); }
-
-// A cooperative launch: every block's threads stay alive (their own fibers and stacks), so a grid-wide
-// sync can hold them all. Between two syncs the blocks run one after another in a shuffled order (a new
-// one each phase). Shared memory is one static copy for all blocks, so a block's shared data does not
-// outlive a grid-wide sync here (on a GPU it does); the library's cooperative kernel keeps none across it.
+// A cooperative launch: every block is resident (CUDA refuses the launch otherwise), so a grid-wide sync
+// can hold them all; released when every thread of every block has arrived.
 cudaError_t run_cooperative(const Cfg &cfg, const std::function<void()> &body) {
     if (!valid_config(cfg)) return cudaGetLastError();
     const uint64_t nblocks = uint64_t(cfg.grid.x) * cfg.grid.y * cfg.grid.z;
     if (nblocks > uint64_t(kSms) * uint64_t(blocks_per_sm(cfg.block.x * cfg.block.y * cfg.block.z)))
-        return cudaErrorCooperativeLaunchTooLarge;  // as CUDA: every block must fit on the device at once
-    g_grid_dim = cfg.grid;
-    g_block_dim = cfg.block;
-    g_cooperative = true;
-    if (g_coop.size() < nblocks) g_coop.resize(size_t(nblocks));
-    for (uint64_t blk = 0; blk < nblocks; ++blk) start_block(g_coop[size_t(blk)], blk, cfg, body);
-    for (;;) {
-        int waiting = 0;
-        const Block *finished = nullptr;
-        for (const uint64_t blk : shuffled(nblocks)) {
-            Block &B = g_coop[size_t(blk)];
-            if (B.alive == 0) continue;
-            run_block(B);
-            if (B.alive > 0) ++waiting; else finished = &B;
-        }
-        if (waiting == 0) break;  // every block has finished
-        // A block that finished while others wait at the sync would leave them waiting forever on a GPU.
-        if (finished) {
-            g_block_idx = finished->idx;
-            die("deadlock: this block finished without reaching the grid-wide sync that the others wait at");
-        }
-        ++g_grid_gen;  // every block has arrived: release them all
-        for (uint64_t blk = 0; blk < nblocks; ++blk) g_coop[size_t(blk)].grid_arrived = 0;
-    }
-    g_cooperative = false;
+        return cudaErrorCooperativeLaunchTooLarge;
+    g_launch.cooperative = true;
+    run(cfg, body, nblocks);
     return cudaSuccess;
-}
-
-void grid_barrier() {
-    if (g_cur->current < 0 || !g_cooperative) die("a grid-wide sync outside a cooperative launch");
-    const unsigned gen = g_grid_gen;
-    ++g_cur->grid_arrived;
-    g_cur->progress = true;
-    while (g_grid_gen == gen) yield();
 }
 
 // ---- PTX, from the PTX ISA's figures for ldmatrix and mma.m16n8k16 ------------------------------------

@@ -30,7 +30,7 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-#define __shared__ static
+// __shared__ declarations are rewritten by cu2cpp.py (per-block memory), so no macro here.
 #define __align__(n) __attribute__((aligned(n)))
 #define __restrict__ __restrict
 
@@ -90,7 +90,14 @@ struct ThreadPos {
 // The running fiber's indices (the scheduler sets them at every switch) and the launch's shape.
 extern ThreadPos g_pos;
 extern dim3 g_block_idx, g_block_dim, g_grid_dim;
-extern unsigned char g_dyn_smem[];  // dynamic shared memory of the running block
+// The running block's own shared memory: one `__shared__` variable (tag: unique to the declaration and
+// the kernel's instantiation) and the dynamic (`extern __shared__`) array. cu2cpp.py rewrites the
+// declarations into these calls, so every resident block has its own copy, poisoned when it starts.
+void *shared_variable(const void *tag, size_t bytes, size_t align);
+unsigned char *dynamic_shared();
+template <class V, size_t Align = alignof(V)> inline V &block_shared(const void *tag) {
+    return *static_cast<V *>(shared_variable(tag, sizeof(V), Align > alignof(V) ? Align : alignof(V)));
+}
 
 uint64_t *warp_exchange(uint64_t v);  // every lane deposits v; returns the 32 values of this round
 int block_barrier(int pred);          // __syncthreads; returns the block's count of pred != 0
