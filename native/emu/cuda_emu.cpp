@@ -363,6 +363,14 @@ void run_launch(const Cfg &cfg, const std::vector<uint64_t> &pending, size_t nsl
         if (next_block < pending.size()) start_block(*g_launch.slots[s], pending[next_block++], cfg);
     }
     auto runnable = [](const Fiber &f) { return !f.done && !(f.wait && *f.wait == f.wait_gen); };
+    auto resume = [](Block &B, int t) {
+        g_cur = &B;
+        g_cur_thread = t;
+        g_pos = B.fibers[size_t(t)].pos;
+        g_block_idx = B.idx;
+        to_fiber(B.fibers[size_t(t)]);
+    };
+    std::vector<int> woken;
     std::vector<std::pair<uint32_t, uint32_t>> order;  // (slot, thread)
     std::vector<char> block_ran(nslots);
     for (;;) {
@@ -411,11 +419,20 @@ void run_launch(const Cfg &cfg, const std::vector<uint64_t> &pending, size_t nsl
                 if (lags(B, int(st.second)) != laggards || (laggards && block_ran[st.first])) continue;
                 Fiber &f = B.fibers[st.second];
                 if (!runnable(f)) continue;  // made to wait by a thread that ran earlier in this round
-                g_cur = &B;
-                g_cur_thread = int(st.second);
-                g_pos = f.pos;
-                g_block_idx = B.idx;
-                to_fiber(f);
+                const unsigned gen = B.gen;
+                resume(B, int(st.second));
+                // It completed a __syncthreads: the threads that waited there go on now, before the rest of
+                // the round, so a block reads what it just synchronised on while other blocks' threads of
+                // this round have yet to run (a block publishing results before all its threads wrote
+                // them is then caught).
+                if (B.gen != gen && !ordered_schedule()) {
+                    woken.clear();
+                    for (int t = 0; t < B.nthreads; ++t)
+                        if (B.fibers[size_t(t)].wait == &B.gen && runnable(B.fibers[size_t(t)])) woken.push_back(t);
+                    for (size_t i = woken.size(); i > 1; --i) std::swap(woken[i - 1], woken[size_t(next_random() % i)]);
+                    for (const int t : woken)
+                        if (runnable(B.fibers[size_t(t)])) resume(B, t);
+                }
             }
         }
         g_cur_thread = -1;

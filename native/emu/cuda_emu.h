@@ -1,16 +1,17 @@
 // cuda_emu.h: just enough of CUDA to run this library's kernels on the CPU, to check their LOGIC where no
 // GPU is lent (index math, barriers, warp-level exchanges, tensor-core fragment layouts, the host code
-// around the launches). Not a simulator of timing, memory ordering or concurrency: blocks run one after
-// another (a cooperative launch keeps them all alive and switches between them at its grid-wide syncs);
-// the threads of a block run as cooperative fibers that switch only at barriers and warp-wide
-// operations, so __syncthreads, the *_sync intrinsics and this_grid().sync() have their CUDA meaning. A kernel that
-// passes here can still fail on a GPU (a race, a missing fence, a compiler or hardware difference); one
-// that fails here is wrong. native/emu/README.md says how it is built and what it covers.
+// around the launches). Not a simulator of timing or memory ordering: a few blocks are resident at once
+// (all of them in a cooperative launch), and their threads are fibers that switch only at barriers and
+// warp-wide operations, interleaved in shuffled orders with one warp per block lagging, so
+// __syncthreads, the *_sync intrinsics and this_grid().sync() have their CUDA meaning and a missing one
+// shows up as a wrong result. A kernel that passes here can still fail on a GPU (a race no schedule here
+// exposes, a missing fence, a compiler or hardware difference); one that fails here is wrong.
+// native/emu/README.md says how it is built and what it covers.
 //
-// The kernels' sources are used as they are, after native/emu/cu2cpp.py rewrites the two things C++
-// cannot parse: kernel<<<grid, block, smem, stream>>>(args) launches and `extern __shared__` arrays.
-// The PTX of the tensor-core kernels (ldmatrix, mma.sync, cp.async) is emulated from the PTX ISA's
-// fragment layouts (#ifdef SAS_CUDA_EMU in gemv_tc.cuh / gemm_tc.cuh).
+// The kernels' sources are used as they are, after native/emu/cu2cpp.py rewrites what C++ cannot parse or
+// what must be per block: kernel<<<grid, block, smem, stream>>>(args) launches and `__shared__` /
+// `extern __shared__` declarations. The PTX of the tensor-core kernels (ldmatrix, mma.sync, cp.async) is
+// emulated from the PTX ISA's fragment layouts (#ifdef SAS_CUDA_EMU in gemv_tc.cuh / gemm_tc.cuh).
 #pragma once
 
 #include <algorithm>
@@ -119,7 +120,7 @@ struct Cfg {
     size_t smem;
     Cfg(dim3 g, dim3 b, size_t s = 0, const void * = nullptr) : grid(g), block(b), smem(s) {}
 };
-// Runs body() as every thread of every block, blocks in order. Returns false (and sets the last
+// Runs body() as every thread of every block (a few blocks resident at a time). Returns false (and sets the last
 // error, as a failed launch would) for a configuration CUDA would refuse.
 bool run_grid(const Cfg &cfg, const std::function<void()> &body);
 
