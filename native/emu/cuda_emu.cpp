@@ -421,14 +421,15 @@ void run_launch(const Cfg &cfg, const std::vector<uint64_t> &pending, size_t nsl
                 if (!runnable(f)) continue;  // made to wait by a thread that ran earlier in this round
                 const unsigned gen = B.gen;
                 resume(B, int(st.second));
-                // It completed a __syncthreads: the threads that waited there go on now, before the rest of
-                // the round, so a block reads what it just synchronised on while other blocks' threads of
-                // this round have yet to run (a block publishing results before all its threads wrote
-                // them is then caught).
+                // It completed a __syncthreads: the threads that waited there (but the lagging warp) go on
+                // now, before the rest of the round, so a block reads what it just synchronised on while
+                // other blocks' threads of this round have yet to run (a block publishing results before
+                // all its threads wrote them is then caught).
                 if (B.gen != gen && !ordered_schedule()) {
                     woken.clear();
                     for (int t = 0; t < B.nthreads; ++t)
-                        if (B.fibers[size_t(t)].wait == &B.gen && runnable(B.fibers[size_t(t)])) woken.push_back(t);
+                        if (B.fibers[size_t(t)].wait == &B.gen && !lags(B, t) && runnable(B.fibers[size_t(t)]))
+                            woken.push_back(t);
                     for (size_t i = woken.size(); i > 1; --i) std::swap(woken[i - 1], woken[size_t(next_random() % i)]);
                     for (const int t : woken)
                         if (runnable(B.fibers[size_t(t)])) resume(B, t);
