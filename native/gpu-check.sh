@@ -35,13 +35,17 @@ allow() {
   ((cap < 0)) && cap=0
   echo "$cap"
 }
-# run NAME CAP KEEP LOG CMD...: runs CMD under timeout, output to the terminal and LOG; records rc (124 = timed out).
+# run NAME CAP KEEP LOG CMD...: runs CMD under timeout, output to the terminal and LOG; records rc (124 = timed
+# out) in summary.txt and in LAST_RC (-1: skipped).
+LAST_RC=-1
 run() {
   local name=$1 t; t=$(allow "$2" "$3"); local log=$4; shift 4
+  LAST_RC=-1
   if ((t < 5)); then note "$name: skipped (no time left, ${SECONDS}s used)"; return 0; fi
   local rc=0 t0=$SECONDS
   timeout -k 10 "$t" "$@" 2>&1 | tee "$log" || rc=$?
   note "$name: rc=$rc ($((SECONDS - t0))s, limit ${t}s)"
+  LAST_RC=$rc
   return 0
 }
 
@@ -67,19 +71,20 @@ if [[ -x "$BENCH" ]]; then
   # 2. Tests: with a GPU present each kernel also runs on CUDA and is compared with its CPU twin.
   # -V keeps the passing tests' lines too: they say how many CUDA cases ran (or "not run").
   run ctest 120 "$TORCH_RESERVE" "$OUT/ctest.txt" ctest --test-dir "$BUILD" --output-on-failure -V
+  ctest_rc=$LAST_RC contract_rc=-1
   # 2a. The C API on PyTorch's CUDA tensors and a torch pool stream, as the Java binding uses it (Java
   # itself cannot run here): each kernel against the torch composite, stream order, the opt-in variants,
   # error statuses, no memory growth over 1000 steps.
   if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     run torch-contract 90 "$TORCH_RESERVE" "$OUT/torch-contract.txt" \
       "$PY" native/tests/torch_contract.py --lib "$BUILD/lib/libsas_kernels.so" --device cuda
+    contract_rc=$LAST_RC
   else
     note "torch-contract: skipped (no torch with CUDA for $PY)"
   fi
-  # 3. Each opt-in CUDA variant (kernels/cuda: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_GEMM, SAS_CUDA_SPLITK_ONE,
-  # SAS_CUDA_TOPK_FAST, SAS_CUDA_STEER_ONE)
-  # beside its default, same process and data (sas_bench --ab); ctest above already checked them.
-  # Tables: python3 native/bench/ab_report.py $OUT.
+  # 3. Each CUDA kernel variant (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_GEMM,
+  # SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST, SAS_CUDA_STEER_ONE) off and on, same process and data
+  # (sas_bench --ab); ctest and torch_contract.py above already checked both sides of each.
   run ab-fused 60 "$TORCH_RESERVE" "$OUT/sas_bench-ab-fused.txt" \
     "$BENCH" --device cuda --ab --kernels fused --d 2304,3584 --m 16384,1048576 --n 1,8,64 --s 8,64,256 \
     --min-ms 20 --csv "$OUT/sas_bench-ab-fused.csv"
@@ -89,6 +94,15 @@ if [[ -x "$BENCH" ]]; then
   run ab-encode 90 "$TORCH_RESERVE" "$OUT/sas_bench-ab-encode.txt" \
     "$BENCH" --device cuda --ab --kernels encode --d 2304,3584 --m 16384,65536,1048576 --n 1,2,8,16,64,512 \
     --min-ms 20 --csv "$OUT/sas_bench-ab-encode.csv"
+  # 3a. The variants that passed and won (ab_report.py --winners: faster on the whole, nowhere more than
+  # 10% slower) are switched on for the grid, the dtype sweep and ncu below, so the grid shows the kernels
+  # as they would be with those variants adopted as defaults (each row's variant column names them).
+  # Only when ctest and torch_contract.py passed; GPU_CHECK_ADOPT=0 keeps the defaults.
+  WINNERS=()
+  if [[ ${GPU_CHECK_ADOPT:-1} == 1 && $ctest_rc == 0 && $contract_rc == 0 ]]; then
+    mapfile -t WINNERS < <("$PY" native/bench/ab_report.py --winners "$OUT" 2>/dev/null | grep -E '^SAS_CUDA_[A-Z_]+=1$' || true)
+  fi
+  note "variants on for the grid: ${WINNERS[*]:-none} (ctest rc=$ctest_rc, torch-contract rc=$contract_rc)"
   # 4. compute-sanitizer memcheck over the test executables (out-of-bounds and misaligned accesses
   # the comparisons could miss); each executable separately, so a timeout loses only the rest.
   if command -v compute-sanitizer >/dev/null; then
@@ -120,7 +134,7 @@ if [[ -x "$BENCH" ]]; then
         kernels=encode,sparse,topk,subset,inject,pack,fused
         [[ $d == 3584 ]] && kernels=encode,sparse,subset,inject,pack,fused
         run "bench-full d=$d m=$m" 150 "$TORCH_RESERVE" "$OUT/sas_bench-parts/d$d-m$m.txt" \
-          "$BENCH" --device cuda --full --d "$d" --m "$m" --kernels "$kernels" --min-ms 20 \
+          env "${WINNERS[@]}" "$BENCH" --device cuda --full --d "$d" --m "$m" --kernels "$kernels" --min-ms 20 \
           --csv "$OUT/sas_bench-parts/d$d-m$m.csv"
       done
     done
@@ -131,13 +145,13 @@ if [[ -x "$BENCH" ]]; then
     # The other dtypes on a few decode-sized shapes (the grid above is bf16, the dtype Gemma 2 runs in).
     for dt in f16 f32; do
       run "bench-dtype=$dt" 40 "$TORCH_RESERVE" "$OUT/sas_bench-$dt.txt" \
-        "$BENCH" --device cuda --dtype "$dt" --d 2304 --m 16384,1048576 --n 1,8 --s 64 --kernels encode,topk,fused \
+        env "${WINNERS[@]}" "$BENCH" --device cuda --dtype "$dt" --d 2304 --m 16384,1048576 --n 1,8 --s 64 --kernels encode,topk,fused \
         --min-ms 20 --csv "$OUT/sas_bench-$dt.csv"
     done
     # Nsight Compute on one decode-sized configuration (d=2304, m=16k, n=1, s=k=64): each kernel's duration
     # and DRAM throughput, to see where a step's time goes (clocks left alone: --clock-control none).
     if command -v ncu >/dev/null; then
-      run ncu 60 "$TORCH_RESERVE" "$OUT/ncu.txt" ncu --clock-control none --section SpeedOfLight \
+      run ncu 60 "$TORCH_RESERVE" "$OUT/ncu.txt" env "${WINNERS[@]}" ncu --clock-control none --section SpeedOfLight \
         "$BENCH" --device cuda --m 16384 --n 1 --s 64 --kernels encode,topk,fused --reps 2 --min-ms 0
     else
       note "ncu: skipped (not installed)"
@@ -158,6 +172,11 @@ elif "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
 else
   note "torch-baseline: skipped (no torch with CUDA for $PY)"
 fi
+
+# 6. The reports, so the numbers come back as tables too (standard-library Python, seconds).
+for r in ab_report targets_report gpu_report; do
+  "$PY" "native/bench/$r.py" "$OUT" >"$OUT/$r.md" 2>&1 || echo "$r.py: no report (see $r.md)"
+done
 
 echo
 echo "== summary (${SECONDS}s) =="

@@ -80,7 +80,7 @@ struct TopkSmem {
 // Radix select over 4 digits of 8 bits finds the k-th key T exactly; then one ordered pass takes every
 // key > T and the first (lowest index) entries equal to T. Integer counts only: deterministic.
 //
-// Fast = true (opt-in through topk.cu, SAS_CUDA_TOPK_FAST=1; not yet run on a GPU) changes how, not what:
+// Fast = true (variant SAS_CUDA_TOPK_FAST, chosen in topk.cu; kernels/src/variants.h) changes how, not what:
 //  - histograms add once per warp and digit (a warp whose keys in the pass share a digit adds them with
 //    one atomic; a warp with at most 4 such keys adds them lane by lane; otherwise __match_any_sync
 //    groups the lanes by digit). SAE codes are mostly exact zeros, so with per-lane atomics nearly every

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "../src/variants.h"
 #include "cuda_kernels.h"
 
 namespace sas {
@@ -52,13 +53,9 @@ __device__ __forceinline__ uint32_t abs_key_dev(float v) { return __float_as_uin
 
 __device__ __forceinline__ float relu_dev(float v) { return v > 0.0f ? v : 0.0f; }
 
-// Opt-in kernel variants not yet validated on a GPU: taken only while the environment variable `name`
-// is "1" (read on every call, so tests and benchmarks can switch them per process or per case). Once a
-// GPU run has checked and timed a variant it becomes the default and its switch goes away.
-inline bool opted_in(const char *name) {
-    const char *v = std::getenv(name);
-    return v && v[0] == '1' && v[1] == 0;
-}
+// Kernel variants (a second way to run a kernel, same results) are switched per process by an
+// environment variable and default as kernels/src/variants.h says: variant_on(variants::kSteerOne).
+inline bool variant_on(const variants::Variant &v) { return variants::on(v); }
 
 inline unsigned grid_cap(int64_t blocks) { return unsigned(blocks < 65535 * 16 ? blocks : 65535 * 16); }
 

@@ -6,11 +6,11 @@
 //    thread keeps n x CPT f32 partial sums, summed across the warps in a fixed order in shared memory.
 //    When there are too few column blocks to fill the GPU, K is also split across blocks (grid.y) into
 //    an f32 workspace that a second kernel sums in a fixed order: deterministic, no atomics.
-//  - 2 <= n <= 16, bf16/f16, opted in with SAS_CUDA_TC_GEMV=1: the tensor-core kernel of gemv_tc.cuh
-//    (not yet run on a GPU), same split-K scheme.
+//  - 2 <= n <= 16, bf16/f16, when variant SAS_CUDA_TC_GEMV is on (kernels/src/variants.h): the
+//    tensor-core kernel of gemv_tc.cuh, same split-K scheme.
 //  - n > 16: a 64x64x16 shared-memory tiled kernel, 4x4 outputs per thread, same split-K scheme; or,
-//    bf16/f16 opted in with SAS_CUDA_TC_GEMM=1, the tensor-core kernel of gemm_tc.cuh (not yet run on a
-//    GPU), same split-K scheme.
+//    bf16/f16 with variant SAS_CUDA_TC_GEMM on, the tensor-core kernel of gemm_tc.cuh, same split-K
+//    scheme.
 #pragma once
 
 #include <cstdlib>
@@ -361,8 +361,8 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
                 const char *what) {
     if (n == 0) return SAS_OK;
     const bool small = n <= 16;
-    const bool tc = small && gemv_tc_usable<TA, TW>(n, W, N);               // opt-in, see gemv_tc.cuh
-    const bool tcg = !small && gemm_tc_usable<TA, TW>(n, A, lda, K, W, N);  // opt-in, see gemm_tc.cuh
+    const bool tc = small && gemv_tc_usable<TA, TW>(n, W, N);               // variant, see gemv_tc.cuh
+    const bool tcg = !small && gemm_tc_usable<TA, TW>(n, A, lda, K, W, N);  // variant, see gemm_tc.cuh
     const int64_t gemv_cols =
         tc ? kTcCols : 32 * (small ? gemv_cpt<TW>(int(n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : n <= 8 ? 8 : 16)) : 4);
     const int64_t tile_m = tcg ? kTcgM : kTileM, tile_n = tcg ? kTcgN : kTileN;
@@ -383,9 +383,9 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
     Scratch ws(st, 1);  // slot 1: callers may hold slot 0 (encode_sparse's activations)
     if (kb > 1) SAS_TRY(ws.alloc(size_t(kb * n * N) * sizeof(float), what));
     float *wsp = kb > 1 ? ws.as<float>() : nullptr;
-    // Opt-in: the n <= 16 kernels reduce their split-K partials themselves (splitk_last_block), one launch.
+    // Variant SAS_CUDA_SPLITK_ONE: the n <= 16 kernels reduce their split-K partials themselves (splitk_last_block), one launch.
     unsigned *counters = nullptr;
-    if (kb > 1 && small && opted_in("SAS_CUDA_SPLITK_ONE")) {
+    if (kb > 1 && small && variant_on(variants::kSplitkOne)) {
         void *c = nullptr;  // slot 4 holds only these counters: zeroed when allocated, left at zero by every call
         SAS_TRY(stream_buffer(st, 4, size_t(col_blocks) * sizeof(unsigned), &c, what, true));
         counters = static_cast<unsigned *>(c);

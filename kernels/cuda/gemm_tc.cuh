@@ -1,6 +1,6 @@
 // Tensor-core GEMM for n > 16 rows of bf16/f16 (encoding many tokens: building a steering vector from
-// pairs, scoring batches), OPT-IN and not yet run on a GPU: gemm() takes it only when SAS_CUDA_TC_GEMM=1
-// is set in the environment. The default for n > 16 is gemm_tiled_kernel, f32 FMAs without tensor cores,
+// pairs, scoring batches), a variant: gemm() takes it only while SAS_CUDA_TC_GEMM is on
+// (kernels/src/variants.h has its default and status). The default for n > 16 is gemm_tiled_kernel, f32 FMAs without tensor cores,
 // which an H200 run measured at 10-20x slower than cuBLAS for n = 64 and 512.
 //
 // out[r, j] = sum_k x[r, k] W[k, j]: M = rows of x, N = columns of W, K = d. A block computes a
@@ -163,14 +163,14 @@ __global__ void __launch_bounds__(kTcgThreads)
     }
 }
 
-// Whether gemm() may take the tensor-core GEMM: opted in, n > 16, x and W of one 2-byte dtype, whole
+// Whether gemm() may take the tensor-core GEMM: variant on, n > 16, x and W of one 2-byte dtype, whole
 // 16-byte chunks everywhere (N, K and lda multiples of 8, x and W 16-byte aligned).
 template <class TA, class TW>
 bool gemm_tc_usable(int64_t n, const TA *A, int64_t lda, int64_t K, const TW *W, int64_t N) {
     if constexpr (!std::is_same<TA, TW>::value || sizeof(TW) != 2) {
         return false;
     } else {
-        return opted_in("SAS_CUDA_TC_GEMM") && n > 16 && N % 8 == 0 && K % 8 == 0 && lda % 8 == 0 &&
+        return variant_on(variants::kTcGemm) && n > 16 && N % 8 == 0 && K % 8 == 0 && lda % 8 == 0 &&
                reinterpret_cast<uintptr_t>(A) % 16 == 0 && reinterpret_cast<uintptr_t>(W) % 16 == 0;
     }
 }

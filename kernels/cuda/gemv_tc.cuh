@@ -1,5 +1,5 @@
-// Tensor-core GEMV for 2 <= n <= 16 rows of bf16/f16 (encoding a few tokens at once), OPT-IN and not
-// yet run on a GPU: gemm() takes it only when SAS_CUDA_TC_GEMV=1 is set in the environment. The f32
+// Tensor-core GEMV for 2 <= n <= 16 rows of bf16/f16 (encoding a few tokens at once), a variant:
+// gemm() takes it only while SAS_CUDA_TC_GEMV is on (kernels/src/variants.h has its default and status). The f32
 // FMA kernel (gemv_kernel) needs n FMAs per weight, which at n = 8 held it to 45-86% of the copy
 // bandwidth on an H200; one mma.sync does 16 x 8 x 16 multiply-adds. To be measured and compared with
 // gemv_kernel by the next GPU run (native/gpu-check.sh runs the tests and sas_bench with it set), and
@@ -135,19 +135,19 @@ __global__ void __launch_bounds__(kTcWarps * 32)
                         epi(r, j, acc[nt][2 * h + q]);
                 }
             }
-    if (ws && splitk_counters) {  // split-K in one launch (gemm.cuh, opt-in)
+    if (ws && splitk_counters) {  // split-K in one launch (gemm.cuh, variant SAS_CUDA_SPLITK_ONE)
         const int64_t c0 = int64_t(blockIdx.x) * kTcCols, c1 = c0 + kTcCols < N ? c0 + kTcCols : N;
         splitk_last_block(ws, int(gridDim.y), int64_t(n), N, c0, c1, splitk_counters + blockIdx.x, epi);
     }
 }
 
-// Whether gemm() may take the tensor-core path: opted in, 2..16 rows, x and W of one 2-byte dtype,
+// Whether gemm() may take the tensor-core path: variant on, 2..16 rows, x and W of one 2-byte dtype,
 // W rows of whole 16-byte vectors.
 template <class TA, class TW> bool gemv_tc_usable(int64_t n, const TW *W, int64_t N) {
     if constexpr (!std::is_same<TA, TW>::value || sizeof(TW) != 2) {
         return false;
     } else {
-        return opted_in("SAS_CUDA_TC_GEMV") && n >= 2 && n <= 16 && N % 8 == 0 &&
+        return variant_on(variants::kTcGemv) && n >= 2 && n <= 16 && N % 8 == 0 &&
                reinterpret_cast<uintptr_t>(W) % 16 == 0;
     }
 }

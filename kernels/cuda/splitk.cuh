@@ -6,7 +6,7 @@
 namespace sas {
 namespace cuda {
 
-// Split-K in one launch (opt-in, SAS_CUDA_SPLITK_ONE; gemm() passes `counter` only then): once a block has
+// Split-K in one launch (variant SAS_CUDA_SPLITK_ONE; gemm() passes `counter` only then): once a block has
 // written its partial sums of columns [c0, c1) for every row to ws, the last of the kb blocks of its column
 // block to arrive (a per-column-block counter, no block waits for another) sums the kb partials in order
 // b = 0, 1, ... (splitk_reduce_kernel's order, so the same bits) and applies the epilogue, then resets the

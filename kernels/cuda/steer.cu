@@ -181,7 +181,7 @@ template <class T> __global__ void __launch_bounds__(kThreads) steer_coop_kernel
     }
 }
 
-// ---- Opt-in variant (SAS_CUDA_STEER_ONE=1, not yet run on a GPU): one plain launch, no grid barrier --
+// ---- Variant SAS_CUDA_STEER_ONE (kernels/src/variants.h): one plain launch, no grid barrier ---------
 // Block (g, r) takes feature group g (F consecutive features of the support) of row r:
 //  A. a warp per feature: c_i = relu(f_i + lambda v_i) - f_i from the ORIGINAL row x[r];
 //  B. the group's partial update delta_g = sum_{i in g} c_i Wdec_S[i] over all d columns, to a workspace;
@@ -386,9 +386,9 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
                     d % V == 0 && aligned16(Wdec_S)};
         const int64_t cbs = (d + cols_of<T>() - 1) / cols_of<T>();
         const int64_t work = std::max(n * s, n * cbs);
-        // Opt-in: one plain launch for small steps (see steer_one_kernel).
+        // Variant SAS_CUDA_STEER_ONE: one plain launch for small steps (see steer_one_kernel).
         if (s <= kOneMaxS && n <= 64 && size_t(n * 16 * d) * sizeof(float) <= kStreamBufferMax &&
-            opted_in("SAS_CUDA_STEER_ONE")) {
+            variant_on(variants::kSteerOne)) {
             OneArgs o{};
             one_groups(s, &o.F, &o.G);
             if (o.G > 1) {

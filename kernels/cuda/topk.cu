@@ -136,8 +136,8 @@ sas_status topk_rows(void *stream, sas_dtype dt, const void *x, int64_t ldx, int
         using T = typename decltype(tag)::T;
         const T *xp = static_cast<const T *>(x);
         cudaStream_t st = as_stream(stream);
-        // Opt-in (not yet run on a GPU): warp-aggregated histograms and a tiled ordered pass, same result.
-        if (opted_in("SAS_CUDA_TOPK_FAST"))
+        // Variant SAS_CUDA_TOPK_FAST: warp-aggregated histograms and a tiled ordered pass, same result.
+        if (variant_on(variants::kTopkFast))
             return by_abs ? launch_topk<T, true, true>(st, xp, ldx, n, m, k, out_values, out_indices)
                           : launch_topk<T, false, true>(st, xp, ldx, n, m, k, out_values, out_indices);
         return by_abs ? launch_topk<T, true, false>(st, xp, ldx, n, m, k, out_values, out_indices)

@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
-"""Default vs opt-in CUDA variants, from `sas_bench --ab` CSVs (gpu-check.sh writes sas_bench-ab-*.csv).
+"""CUDA kernel variants off vs on, from `sas_bench --ab` CSVs (gpu-check.sh writes sas_bench-ab-*.csv).
 
-    python3 native/bench/ab_report.py DIR     # DIR holds sas_bench-ab-*.csv (and torch-baseline.csv, optional)
+    python3 native/bench/ab_report.py DIR            # DIR holds sas_bench-ab-*.csv (and torch-baseline.csv)
+    python3 native/bench/ab_report.py --winners DIR  # one NAME=1 line per variant that wins (below)
 
-For every opt-in (and the combination of a kernel's opt-ins) and every shape measured both ways in one
-process: the default's time, the opt-in's, and default / opt-in
-(> 1: the opt-in is faster), single calls and back to back; encode adds % of the copy peak, top-k the
-PyTorch time over each (the target is >= 2x), the fused step the dense baseline over each (targets: >= 10x
-at m = 16k, >= 500x at 1M). Standard library only.
+For every variant (kernels/src/variants.h; and the combination of a kernel's variants) and every shape
+measured both ways in one process: the time with the kernel's variants off ("default" below), with the
+variant on ("opt-in"), and default / opt-in (> 1: the variant is faster), single calls and back to back;
+encode adds % of the copy peak, top-k the PyTorch time over each (the target is >= 2x), the fused step the
+dense baseline over each (targets: >= 10x at m = 16k, >= 500x at 1M).
+
+--winners: a variant wins when, over all the shapes it ran at alone, the geometric mean of default /
+opt-in is above 1.02 for single calls and for back-to-back calls (where measured), and no shape is more
+than 10% slower. It only reads times: gpu-check.sh asks for winners only after ctest and
+torch_contract.py passed with every variant on. Standard library only.
 """
 import csv
 import glob
+import math
 import os
 import sys
 
@@ -30,10 +37,43 @@ def ratio(a, b):
     return f"{a / b:.2f}x" if a > 0 and b > 0 else "-"
 
 
+ENV = {"tc_gemv": "SAS_CUDA_TC_GEMV", "tc_gemm": "SAS_CUDA_TC_GEMM", "splitk_one": "SAS_CUDA_SPLITK_ONE",
+       "fast": "SAS_CUDA_TOPK_FAST", "one": "SAS_CUDA_STEER_ONE"}
+
+
+def winners(shapes):
+    """The variables of the variants that win (see the module's doc), from {shape: {variant: row}}."""
+    per = {}  # label -> [(single ratio, b2b ratio or None)]
+    for rows in shapes.values():
+        base = next((r for v, r in rows.items() if "+" not in v), None)
+        if base is None:
+            continue
+        for v, r in rows.items():
+            parts = v.split("+")[1:]
+            if len(parts) != 1:
+                continue
+            a, b = float(base["time_ms"]), float(r["time_ms"])
+            ab, bb = float(base["b2b_ms"] or 0), float(r["b2b_ms"] or 0)
+            if a > 0 and b > 0:
+                per.setdefault(parts[0].strip(), []).append((a / b, ab / bb if ab > 0 and bb > 0 else None))
+    out = []
+    for label, ratios in sorted(per.items()):
+        single = [s for s, _ in ratios]
+        b2b = [b for _, b in ratios if b is not None]
+        gmean = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))
+        ok = gmean(single) > 1.02 and min(single) >= 0.9 and (not b2b or (gmean(b2b) > 1.02 and min(b2b) >= 0.9))
+        if ok and label in ENV:
+            out.append(f"{ENV[label]}=1")
+    return out
+
+
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    want_winners = "--winners" in args
+    args = [a for a in args if a != "--winners"]
+    if len(args) != 1:
         sys.exit(__doc__)
-    root = sys.argv[1]
+    root = args[0]
     rows = [r for f in sorted(glob.glob(os.path.join(root, "sas_bench-ab-*.csv"))) for r in read(f)]
     tpath = os.path.join(root, "torch-baseline.csv")
     torch = {}
@@ -47,6 +87,10 @@ def main():
         shapes.setdefault(key, {})[r["variant"]] = r
     if not shapes:
         sys.exit(f"no sas_bench-ab-*.csv rows under {root}")
+    if want_winners:
+        for line in winners(shapes):
+            print(line)
+        return
     out = []
     for kernel in ("encode_dense", "topk_rows", "topk_abs", "steer_fused"):
         keys = sorted(k for k in shapes if k[0] == kernel)

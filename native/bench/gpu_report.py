@@ -33,6 +33,9 @@ def main():
         return float(t["ms"]) if t and t["note"] == "ok" else None
 
     out = []
+    used = sorted({p.strip() for r in ours for p in r["variant"].split("+")[1:]})
+    out.append("CUDA kernel variants on in this grid (kernels/src/variants.h; sas_bench's variant column): "
+               + (", ".join(f"`{u}`" for u in used) if used else "none") + ".\n")
     out.append("### Encode (dense JumpReLU: x W_enc + b_enc, threshold; bf16 in, f32 out)\n")
     out.append("GB/s counts W_enc, x, the f32 output and b_enc/threshold once. `% of copy` is against sas_bench's "
                "own 1 GiB device copy (read + write counted) in the same process, so reads alone can pass 100%; "

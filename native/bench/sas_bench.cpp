@@ -7,9 +7,10 @@
 //             [--n 1,8,64] [--s 8,64,256] [--kernels encode,sparse,topk,subset,inject,pack,fused]
 //             [--reps N] [--min-ms T] [--csv FILE] [--ab]
 //
-// Opt-in CUDA variants (kernels/cuda: taken only while their environment variable is "1") show in the
-// variant column; --ab times every kernel that has one twice in the same process, on the same data:
-// default, then opted in, so a GPU run decides between them side by side.
+// CUDA kernel variants (kernels/src/variants.h: each switched by an environment variable, "1" on, "0"
+// off, else its default) show in the variant column when on; --ab times every kernel that has one in the
+// same process, on the same data: all its variants off, each one on, all on, so a GPU run decides
+// between them side by side.
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
@@ -25,6 +26,7 @@
 #include "common.h"
 #include "internal.h"
 #include "sas_kernels.h"
+#include "variants.h"
 
 namespace {
 
@@ -40,39 +42,37 @@ struct Opts {
     int reps = 0;         // 0 = adaptive
     double min_ms = 300;  // adaptive: repeat until this much time (at least 3, at most 50 runs)
     std::string csv;
-    bool ab = false;  // --ab: each kernel with an opt-in CUDA variant, default and opted in
+    bool ab = false;  // --ab: each kernel with a CUDA variant, variants off and on
 };
 
-// The opt-in CUDA variants, the kernel each one changes and the row counts it takes.
+// The CUDA kernel variants, the kernel each one changes and the row counts it takes.
 struct OptIn {
-    const char *env, *kernel, *label;
+    const sas::variants::Variant *v;
+    const char *kernel;
     int64_t n_min, n_max;
+    const char *env() const { return v->env; }
 };
 constexpr int64_t kAnyN = INT64_MAX;
-constexpr OptIn kOptIns[] = {{"SAS_CUDA_TC_GEMV", "encode", "tc_gemv", 2, 16},
-                             {"SAS_CUDA_TC_GEMM", "encode", "tc_gemm", 17, kAnyN},
-                             {"SAS_CUDA_SPLITK_ONE", "encode", "splitk_one", 1, 16},
-                             {"SAS_CUDA_TOPK_FAST", "topk", "fast", 0, kAnyN},
-                             {"SAS_CUDA_STEER_ONE", "fused", "one", 0, kAnyN}};
+const OptIn kOptIns[] = {{&sas::variants::kTcGemv, "encode", 2, 16},
+                         {&sas::variants::kTcGemm, "encode", 17, kAnyN},
+                         {&sas::variants::kSplitkOne, "encode", 1, 16},
+                         {&sas::variants::kTopkFast, "topk", 0, kAnyN},
+                         {&sas::variants::kSteerOne, "fused", 0, kAnyN}};
 
-bool env_on(const char *name) {
-    const char *v = std::getenv(name);
-    return v && v[0] == '1' && v[1] == 0;
-}
 bool applies(const OptIn &oi, const char *kernel, int64_t n) {
     return std::strcmp(oi.kernel, kernel) == 0 && n >= oi.n_min && n <= oi.n_max;
 }
-// " +label" for each opt-in of `kernel` at n rows that is on in the environment (as the library sees it;
-// the opt-ins are CUDA kernels, so never on the CPU).
+// " +label" for each variant of `kernel` at n rows that the library takes now (the environment, else its
+// default; the variants are CUDA kernels, so never on the CPU).
 std::string opt_label(sas_device dev, const char *kernel, int64_t n) {
     std::string s;
     if (dev != SAS_DEVICE_CUDA) return s;
     for (const OptIn &oi : kOptIns)
-        if (applies(oi, kernel, n) && env_on(oi.env)) s += std::string(" +") + oi.label;
+        if (applies(oi, kernel, n) && sas::variants::on(*oi.v)) s += std::string(" +") + oi.v->label;
     return s;
 }
 // The environments to time `kernel` at n rows under: as given (no change); with --ab on CUDA, every
-// opt-in of the kernel off, then each one that takes n alone, then all of those together (when several).
+// variant of the kernel off, then each one that takes n alone, then all of those together (when several).
 using EnvSet = std::vector<std::pair<const char *, bool>>;
 std::vector<EnvSet> settings_for(const struct Opts &o, const char *kernel, int64_t n) {
     if (!o.ab || o.dev != SAS_DEVICE_CUDA) return {EnvSet{}};
@@ -80,19 +80,19 @@ std::vector<EnvSet> settings_for(const struct Opts &o, const char *kernel, int64
     std::vector<const OptIn *> mine;
     for (const OptIn &oi : kOptIns)
         if (std::strcmp(oi.kernel, kernel) == 0) {
-            off.push_back({oi.env, false});
+            off.push_back({oi.env(), false});
             if (applies(oi, kernel, n)) mine.push_back(&oi);
         }
     std::vector<EnvSet> sets{off};
     for (const OptIn *oi : mine) {
         EnvSet one = off;
-        for (auto &e : one) e.second = e.first == oi->env;
+        for (auto &e : one) e.second = e.first == oi->env();
         sets.push_back(one);
     }
     if (mine.size() > 1) {
         EnvSet all = off;
         for (auto &e : all)
-            for (const OptIn *oi : mine) e.second |= e.first == oi->env;
+            for (const OptIn *oi : mine) e.second |= e.first == oi->env();
         sets.push_back(all);
     }
     return sets;
@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
             std::printf("usage: sas_bench [--device cpu|cuda] [--full] [--dtype f32|bf16|f16] [--d LIST] [--m LIST]\n"
                         "                 [--n LIST] [--s LIST] [--kernels encode,sparse,topk,subset,inject,pack,fused]\n"
                         "                 [--reps N] [--min-ms T] [--csv FILE] [--ab]\n"
-                        "--ab: time each kernel with an opt-in CUDA variant twice, default and opted in\n"
+                        "--ab: time each kernel with CUDA variants (kernels/src/variants.h) with them off, each on, all on\n"
                         "defaults (cpu): d=2304 m=16384,65536 n=1,8,64 s=8,64,256 f32\n"
                         "--full (gpu):   d=2304,3584 m=16k,64k,256k,1M n=1,8,64,512 s=8,64,256 (bf16 on cuda)\n");
             return a == "--help" || a == "-h" ? 0 : 2;

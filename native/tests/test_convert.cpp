@@ -103,5 +103,32 @@ int main() {
     check(sas::f32_to_f16(2.98023223876953125e-08f) == 0x0000, "2^-25 -> 0 (tie to even)");
     check(sas::f32_to_f16(2.9802326e-08f) == 0x0001, "just above 2^-25 -> 0x0001");
     check(sas::f16_to_f32(0x3c00) == 1.0f && sas::bf16_to_f32(0x3f80) == 1.0f, "1.0 decodes");
+    // The CUDA kernel variant switches (kernels/src/variants.h; host logic, so checked here on every
+    // machine): "1" and "0" force, anything else (or unset) leaves the default, and Variants sets and
+    // restores them.
+    g_ctx = "variant switches";
+    for (const sas::variants::Variant *v : sas::variants::kAll) {
+        setenv(v->env, "1", 1);
+        check(sas::variants::on(*v), "%s=1 -> on", v->env);
+        setenv(v->env, "0", 1);
+        check(!sas::variants::on(*v), "%s=0 -> off", v->env);
+        for (const char *other : {"", "yes", "10", "true"}) {
+            setenv(v->env, other, 1);
+            check(sas::variants::on(*v) == v->on_by_default, "%s='%s' -> default", v->env, other);
+        }
+        unsetenv(v->env);
+        check(sas::variants::on(*v) == v->on_by_default, "%s unset -> default", v->env);
+    }
+    setenv(sas::variants::kTopkFast.env, "keep", 1);
+    {
+        const Variants on{&sas::variants::kSteerOne};
+        check(sas::variants::on(sas::variants::kSteerOne) && !sas::variants::on(sas::variants::kTopkFast) &&
+                  !sas::variants::on(sas::variants::kTcGemv),
+              "Variants{kSteerOne}: that one on, the others off");
+    }
+    const char *kept = std::getenv(sas::variants::kTopkFast.env);
+    check(kept && std::strcmp(kept, "keep") == 0 && !std::getenv(sas::variants::kSteerOne.env),
+          "Variants restores the environment");
+    unsetenv(sas::variants::kTopkFast.env);
     return summary("test_convert");
 }

@@ -229,47 +229,47 @@ void test_case(Sizes sz, sas_dtype dt, uint64_t seed, int64_t pad = -1) {
 }  // namespace
 
 int main() {
+    const Variants base;  // every CUDA kernel variant off: the kernels they would replace (below: each on)
     const Sizes cases[] = {{1, 64, 1000}, {3, 64, 16411}, {17, 64, 1000}, {1, 2304, 1000}, {3, 3584, 1000},
                            {17, 2304, 333}, {9, 64, 16411}, {5, 256, 2000}, {0, 64, 1000}};
     uint64_t seed = 1;
     for (const Sizes &c : cases)
         for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
     for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case({20, 2304, 333}, dt, seed++, 8);  // stride d + 8
-    // The opt-in tensor-core paths (kernels/cuda/gemv_tc.cuh for 2..16 rows, gemm_tc.cuh for more) and the
-    // one-launch split-K reduction (splitk.cuh), on a GPU (or the CPU emulation of native/emu) only: the same checks (CPU twin and reference) with them switched on. gemv_tc: n = 2, 8, 9, 16,
-    // m not a multiple of its 64-column blocks, d not a multiple of 16. gemm_tc (needs row strides and
-    // sizes in whole 16-byte chunks, hence pad 8): n = 17, 64, 100 (row tiles of 64, partly filled), m not
-    // a multiple of its 128-column tiles, d = 2304 and 200 (K not a multiple of its 32-k steps), and
-    // shapes it must decline (odd stride, m % 8 != 0) for the default kernels.
+    // The tensor-core variants (kernels/cuda/gemv_tc.cuh for 2..16 rows, gemm_tc.cuh for more) and the
+    // one-launch split-K reduction (splitk.cuh), on a GPU (or the CPU emulation of native/emu) only: the
+    // same checks (CPU twin and reference) with them switched on. gemv_tc: n = 2, 8, 9, 16, m not a
+    // multiple of its 64-column blocks, d not a multiple of 16. gemm_tc (needs row strides and sizes in
+    // whole 16-byte chunks, hence pad 8): n = 17, 64, 100 (row tiles of 64, partly filled), m not a
+    // multiple of its 128-column tiles, d = 2304 and 200 (K not a multiple of its 32-k steps), and shapes
+    // it must decline (odd stride, m % 8 != 0) for the FMA kernels.
     if (sas_cuda_available()) {
-        setenv("SAS_CUDA_TC_GEMV", "1", 1);
-        setenv("SAS_CUDA_TC_GEMM", "1", 1);
+        using namespace sas::variants;
         const Sizes tc_cases[] = {{2, 64, 1000}, {3, 3584, 1000}, {8, 2304, 2000}, {9, 64, 16411},
                                   {16, 256, 2000}, {5, 200, 1000}, {7, 2304, 8}};
         const Sizes tcg_cases[] = {{17, 64, 1000}, {64, 2304, 1000}, {100, 256, 2000}, {40, 200, 1000}, {33, 3584, 136}};
-        // Twice: with the split-K reduction as its own launch (the default), and in one launch
-        // (SAS_CUDA_SPLITK_ONE, for the n <= 16 kernels).
-        for (const char *splitk_one : {"0", "1"}) {
-            setenv("SAS_CUDA_SPLITK_ONE", splitk_one, 1);
+        // Twice: with the split-K reduction as its own launch, and in one launch (SAS_CUDA_SPLITK_ONE,
+        // for the n <= 16 kernels).
+        for (bool splitk_one : {false, true}) {
+            const Variants on = splitk_one ? Variants{&kTcGemv, &kTcGemm, &kSplitkOne} : Variants{&kTcGemv, &kTcGemm};
             for (const Sizes &c : tc_cases)
                 for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
         }
-        unsetenv("SAS_CUDA_SPLITK_ONE");
-        for (const Sizes &c : tcg_cases)
-            for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++, 8);
-        for (sas_dtype dt : {SAS_BF16, SAS_F16}) {
-            test_case({20, 64, 1000}, dt, seed++);     // odd stride: the default tiled kernel
-            test_case({20, 64, 1001}, dt, seed++, 8);  // m % 8 != 0: the default tiled kernel
+        {
+            const Variants on{&kTcGemv, &kTcGemm};
+            for (const Sizes &c : tcg_cases)
+                for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++, 8);
+            for (sas_dtype dt : {SAS_BF16, SAS_F16}) {
+                test_case({20, 64, 1000}, dt, seed++);     // odd stride: the tiled FMA kernel
+                test_case({20, 64, 1001}, dt, seed++, 8);  // m % 8 != 0: the tiled FMA kernel
+            }
         }
-        unsetenv("SAS_CUDA_TC_GEMV");
-        unsetenv("SAS_CUDA_TC_GEMM");
-        // The split-K reduction in one launch with the default (f32 FMA) kernels: every row count up to 16,
+        // The split-K reduction in one launch with the f32 FMA kernels: every row count up to 16,
         // m from 8 (one column block) to 16411, one and several calls per stream (the counters reset).
-        setenv("SAS_CUDA_SPLITK_ONE", "1", 1);
+        const Variants on{&kSplitkOne};
         const Sizes sk_cases[] = {{1, 2304, 1000}, {3, 3584, 1000}, {16, 64, 16411}, {1, 64, 8}, {9, 2304, 333}};
         for (const Sizes &c : sk_cases)
             for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
-        unsetenv("SAS_CUDA_SPLITK_ONE");
     }
     return summary("test_encode");
 }

@@ -350,6 +350,7 @@ void test_fused(sas_dtype dt, SteerCase c, uint64_t seed) {
 }  // namespace
 
 int main() {
+    const Variants base;  // every CUDA kernel variant off (below: the single-launch step on)
     uint64_t seed = 1000;
     for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) {
         test_inject(dt, 1, 64, 1000, 7, seed++);
@@ -374,14 +375,14 @@ int main() {
             test_fused(dt, {600, 2304, 200, 16, 2.0f, act}, seed++);
         }
     }
-    // The opt-in single-launch step (SAS_CUDA_STEER_ONE=1, kernels/cuda/steer.cu), on a GPU only: the same
+    // The single-launch step (variant SAS_CUDA_STEER_ONE, kernels/cuda/steer.cu), on a GPU only: the same
     // checks with it switched on, at the edges of its grouping (one group: s <= 8, and up to 16 groups
     // of <= 32 features: s = 512), of the sizes it takes (n <= 64, s <= 512; n = 65 and s = 513 go to the
     // other paths), odd d (scalar loads), d = 68 (vector sums, scalar bf16 loads) and lambda = 0. Every
     // case calls it three times on one stream (three masks), so its per-row arrival counters must be
     // back at zero after each call.
     if (sas_cuda_available()) {
-        setenv("SAS_CUDA_STEER_ONE", "1", 1);
+        const Variants on{&sas::variants::kSteerOne};
         for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16})
             for (sas_activation act : {SAS_ACT_JUMPRELU, SAS_ACT_RELU}) {
                 test_fused(dt, {1, 2304, 1000, 1, 4.0f, act}, seed++);
@@ -397,7 +398,6 @@ int main() {
                 test_fused(dt, {3, 68, 500, 20, 3.0f, act}, seed++);  // d % 4 == 0, d % 8 != 0
                 test_fused(dt, {3, 64, 1000, 64, 0.0f, act}, seed++);
             }
-        unsetenv("SAS_CUDA_STEER_ONE");
     }
     return summary("test_steer");
 }

@@ -150,13 +150,13 @@ void all_cases(uint64_t seed) {
 }  // namespace
 
 int main() {
+    const Variants base;  // every CUDA kernel variant off
     all_cases(100);
-    // The opt-in CUDA top-k (SAS_CUDA_TOPK_FAST=1: warp-aggregated histograms, tiled ordered pass), on a
+    // The CUDA top-k variant (SAS_CUDA_TOPK_FAST: warp-aggregated histograms, tiled ordered pass), on a
     // GPU only: every case again, CUDA against the stable reference and the CPU twin, which it must equal.
     if (sas_cuda_available()) {
-        setenv("SAS_CUDA_TOPK_FAST", "1", 1);
+        const Variants on{&sas::variants::kTopkFast};
         all_cases(100);
-        unsetenv("SAS_CUDA_TOPK_FAST");
     }
     // A hand-made tie case: [3, -3, 2, -5, 5, 5, 0, -0]
     g_ctx = "topk hand-made";

@@ -7,13 +7,17 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common.h"
 #include "internal.h"
 #include "sas_kernels.h"
+#include "variants.h"
 
 namespace t {
 
@@ -162,6 +166,35 @@ inline double round_tol(sas_dtype dt) { return dt == SAS_BF16 ? 1.0 / 256 : dt =
 
 struct Sizes {
     int64_t n, d, m;
+};
+
+// The CUDA kernel variants (kernels/src/variants.h) for one scope: the listed ones set to "1", every
+// other to "0", whatever the defaults say, so each check names the kernels it runs and both sides of
+// every switch stay tested when a default changes. The environment is restored at the end of the scope.
+class Variants {
+  public:
+    explicit Variants(std::initializer_list<const sas::variants::Variant *> on = {}) {
+        for (const sas::variants::Variant *v : sas::variants::kAll) {
+            const char *old = std::getenv(v->env);
+            saved_.push_back({v->env, old ? std::make_pair(true, std::string(old)) : std::make_pair(false, std::string())});
+            bool listed = false;
+            for (const sas::variants::Variant *o : on) listed |= o == v;
+            setenv(v->env, listed ? "1" : "0", 1);
+        }
+    }
+    ~Variants() {
+        for (const auto &e : saved_) {
+            if (e.second.first)
+                setenv(e.first, e.second.second.c_str(), 1);
+            else
+                unsetenv(e.first);
+        }
+    }
+    Variants(const Variants &) = delete;
+    Variants &operator=(const Variants &) = delete;
+
+  private:
+    std::vector<std::pair<const char *, std::pair<bool, std::string>>> saved_;
 };
 
 }  // namespace t

@@ -11,8 +11,8 @@ libtorch tensors. So this script does what the binding does, on torch's own tens
   - stream order: the kernels run on the stream they are given. A torch stream is first made busy
     (torch.cuda._sleep) and then writes x; the call on that stream must see the written x (a kernel that
     ran on another stream would run during the sleep and read the old x);
-  - the opt-in CUDA variants (SAS_CUDA_TC_GEMV, SAS_CUDA_TC_GEMM, SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST,
-    SAS_CUDA_STEER_ONE) give the same answers as the defaults;
+  - the CUDA kernel variants (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_GEMM,
+    SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST, SAS_CUDA_STEER_ONE) pass the same checks all off and all on;
   - errors come back as statuses with messages (k = 0, a NULL pointer), and the process lives on;
   - a loop of fused steps does not grow device memory.
 
@@ -33,7 +33,7 @@ CPU, CUDA = 0, 1
 JUMPRELU, RELU = 0, 1
 DTYPES = {torch.float32: SAS_F32, torch.bfloat16: SAS_BF16, torch.float16: SAS_F16}
 UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}
-OPT_INS = ("SAS_CUDA_TC_GEMV", "SAS_CUDA_TC_GEMM", "SAS_CUDA_SPLITK_ONE", "SAS_CUDA_TOPK_FAST", "SAS_CUDA_STEER_ONE")
+VARIANTS = ("SAS_CUDA_TC_GEMV", "SAS_CUDA_TC_GEMM", "SAS_CUDA_SPLITK_ONE", "SAS_CUDA_TOPK_FAST", "SAS_CUDA_STEER_ONE")
 
 passed = failed = 0
 
@@ -92,7 +92,7 @@ def p(t):
 
 
 class Env:
-    """Sets opt-in variables for a block (os.environ goes through putenv: the library's getenv sees it)."""
+    """Sets variant variables for a block (os.environ goes through putenv: the library's getenv sees it)."""
 
     def __init__(self, **vals):
         self.vals, self.saved = vals, {}
@@ -111,10 +111,12 @@ class Env:
 
 
 def variants(dev):
-    """The environments to run each check under: defaults, and on CUDA every opt-in switched on."""
+    """The environments to run each check under: the defaults, and on CUDA every variant off and every
+    variant on (whatever the defaults are, both sides of each switch are checked)."""
     out = [("default", {})]
     if dev.type == "cuda":
-        out.append(("opt-ins", {k: "1" for k in OPT_INS}))
+        out.append(("variants off", {k: "0" for k in VARIANTS}))
+        out.append(("variants on", {k: "1" for k in VARIANTS}))
     return out
 
 
