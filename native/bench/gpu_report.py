@@ -11,6 +11,8 @@ import sys
 
 
 def read(path):
+    if not os.path.exists(path):
+        return []
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
@@ -24,6 +26,8 @@ def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     root = sys.argv[1]
+    if not os.path.exists(os.path.join(root, "sas_bench-cuda.csv")):
+        sys.exit(f"no sas_bench-cuda.csv under {root} (the --full grid did not run)")
     ours = read(os.path.join(root, "sas_bench-cuda.csv"))
     torch = {(r["op"], r["d"], r["m"], r["n"], r["s_or_k"]): r for r in read(os.path.join(root, "torch-baseline.csv"))}
     key = lambda r: (int(r["d"]), int(r["m"]), int(r["n"]), int(r["s_or_k"]))

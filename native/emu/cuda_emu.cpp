@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace emu {
@@ -47,6 +48,13 @@ extern "C" void emu_switch(void **save_sp, void *load_sp) __asm__("emu_switch");
 namespace {
 
 cudaError_t g_last = cudaSuccess;
+std::mutex g_calls_mu;
+std::vector<Call> g_calls;
+}  // namespace
+
+void log_call(Op op, const void *stream);  // below, with the rest of the call log
+
+namespace {
 
 [[noreturn]] void die(const char *msg) {
     std::fprintf(stderr, "cuda_emu: %s (block %u,%u,%u thread %u,%u,%u)\n", msg, g_block_idx.x, g_block_idx.y,
@@ -465,6 +473,7 @@ int blocks_per_sm(unsigned block_threads) {
 
 bool run_grid(const Cfg &cfg, const std::function<void()> &body) {
     if (!valid_config(cfg)) return false;
+    log_call(Op::Launch, cfg.stream);
     // kSms blocks at a time (one per "SM"): enough to interleave blocks, few enough fibers to stay fast.
     run(cfg, body, ordered_schedule() ? 1 : uint64_t(kSms));
     return true;
@@ -477,6 +486,7 @@ cudaError_t run_cooperative(const Cfg &cfg, const std::function<void()> &body) {
     const uint64_t nblocks = uint64_t(cfg.grid.x) * cfg.grid.y * cfg.grid.z;
     if (nblocks > uint64_t(kSms) * uint64_t(blocks_per_sm(cfg.block.x * cfg.block.y * cfg.block.z)))
         return cudaErrorCooperativeLaunchTooLarge;
+    log_call(Op::CooperativeLaunch, cfg.stream);
     g_launch.cooperative = true;
     run(cfg, body, nblocks);
     return cudaSuccess;
@@ -555,6 +565,37 @@ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, 
     }
 }
 
+// ---- the call log ------------------------------------------------------------------------------------------
+void log_call(Op op, const void *stream) {
+    std::lock_guard<std::mutex> lock(g_calls_mu);
+    g_calls.push_back({op, stream});
+}
+std::vector<Call> calls() {
+    std::lock_guard<std::mutex> lock(g_calls_mu);
+    return g_calls;
+}
+void clear_calls() {
+    std::lock_guard<std::mutex> lock(g_calls_mu);
+    g_calls.clear();
+}
+const char *op_name(Op op) {
+    switch (op) {
+    case Op::Launch: return "launch";
+    case Op::CooperativeLaunch: return "cooperative launch";
+    case Op::Malloc: return "cudaMalloc";
+    case Op::Free: return "cudaFree";
+    case Op::PoolAlloc: return "cudaMallocFromPoolAsync";
+    case Op::PoolFree: return "cudaFreeAsync";
+    case Op::Memset: return "cudaMemset";
+    case Op::MemsetAsync: return "cudaMemsetAsync";
+    case Op::Memcpy: return "cudaMemcpy";
+    case Op::DeviceSync: return "cudaDeviceSynchronize";
+    case Op::EventRecord: return "cudaEventRecord";
+    case Op::EventSync: return "cudaEventSynchronize";
+    }
+    return "?";
+}
+
 }  // namespace emu
 
 // ---- runtime API ------------------------------------------------------------------------------------------
@@ -609,32 +650,43 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
     p->totalGlobalMem = size_t(1) << 32;
     return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() { return emu::log_call(emu::Op::DeviceSync, nullptr), cudaSuccess; }
 cudaError_t cudaMalloc(void **p, size_t bytes) {
+    emu::log_call(emu::Op::Malloc, nullptr);
     *p = aligned(bytes);
     return *p ? cudaSuccess : cudaErrorMemoryAllocation;
 }
-cudaError_t cudaFree(void *p) { return std::free(p), cudaSuccess; }
+cudaError_t cudaFree(void *p) { return emu::log_call(emu::Op::Free, nullptr), std::free(p), cudaSuccess; }
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind) {
+    emu::log_call(emu::Op::Memcpy, nullptr);
     if (bytes) std::memmove(dst, src, bytes);
     return cudaSuccess;
 }
-cudaError_t cudaMemset(void *p, int v, size_t bytes) { return std::memset(p, v, bytes), cudaSuccess; }
-cudaError_t cudaMemsetAsync(void *p, int v, size_t bytes, cudaStream_t) { return cudaMemset(p, v, bytes); }
+cudaError_t cudaMemset(void *p, int v, size_t bytes) {
+    return emu::log_call(emu::Op::Memset, nullptr), std::memset(p, v, bytes), cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void *p, int v, size_t bytes, cudaStream_t st) {
+    return emu::log_call(emu::Op::MemsetAsync, st), std::memset(p, v, bytes), cudaSuccess;
+}
 cudaError_t cudaMemPoolCreate(cudaMemPool_t *pool, const cudaMemPoolProps *) {
     *pool = reinterpret_cast<cudaMemPool_t>(new int(0));
     return cudaSuccess;
 }
 cudaError_t cudaMemPoolDestroy(cudaMemPool_t pool) { return delete reinterpret_cast<int *>(pool), cudaSuccess; }
 cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t, cudaMemPoolAttr, void *) { return cudaSuccess; }
-cudaError_t cudaMallocFromPoolAsync(void **p, size_t bytes, cudaMemPool_t, cudaStream_t) { return cudaMalloc(p, bytes); }
-cudaError_t cudaFreeAsync(void *p, cudaStream_t) { return cudaFree(p); }
+cudaError_t cudaMallocFromPoolAsync(void **p, size_t bytes, cudaMemPool_t, cudaStream_t st) {
+    emu::log_call(emu::Op::PoolAlloc, st);
+    *p = aligned(bytes);
+    return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFreeAsync(void *p, cudaStream_t st) { return emu::log_call(emu::Op::PoolFree, st), std::free(p), cudaSuccess; }
 cudaError_t cudaEventCreate(cudaEvent_t *e) { return *e = reinterpret_cast<cudaEvent_t>(new Event{}), cudaSuccess; }
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t st) {
+    emu::log_call(emu::Op::EventRecord, st);
     reinterpret_cast<Event *>(e)->t = std::chrono::steady_clock::now();
     return cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return emu::log_call(emu::Op::EventSync, nullptr), cudaSuccess; }
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
     *ms = std::chrono::duration<float, std::milli>(reinterpret_cast<Event *>(b)->t - reinterpret_cast<Event *>(a)->t).count();
     return cudaSuccess;

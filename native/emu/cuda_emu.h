@@ -24,6 +24,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 // ---- keywords ------------------------------------------------------------------------------------------
 #define __global__
@@ -118,8 +119,23 @@ template <class V> inline V from_bits(uint64_t b) {
 struct Cfg {
     dim3 grid, block;
     size_t smem;
-    Cfg(dim3 g, dim3 b, size_t s = 0, const void * = nullptr) : grid(g), block(b), smem(s) {}
+    const void *stream;  // the launch's stream (nullptr: the legacy default stream)
+    Cfg(dim3 g, dim3 b, size_t s = 0, const void *st = nullptr) : grid(g), block(b), smem(s), stream(st) {}
 };
+
+// The runtime calls that do work on the device or wait for it, in the order made (launches that CUDA
+// would refuse are not logged): what a test can ask of the library's host code, say one launch per
+// decode step, no allocation and no synchronisation per call, and everything on the caller's stream
+// (native/emu/test_calls.cpp). Queries (cudaGetDevice, attributes, errors) are not logged.
+enum class Op { Launch, CooperativeLaunch, Malloc, Free, PoolAlloc, PoolFree, Memset, MemsetAsync, Memcpy,
+                DeviceSync, EventRecord, EventSync };
+struct Call {
+    Op op;
+    const void *stream;  // the stream of an ordered call; nullptr for the default stream and synchronous ones
+};
+std::vector<Call> calls();  // a copy of the log
+void clear_calls();
+const char *op_name(Op op);
 // Runs body() as every thread of every block (a few blocks resident at a time). Returns false (and sets the last
 // error, as a failed launch would) for a configuration CUDA would refuse.
 bool run_grid(const Cfg &cfg, const std::function<void()> &body);
@@ -256,8 +272,8 @@ cudaError_t launch_cooperative(void (*kernel)(P...), const Cfg &cfg, void **args
 // CUDA's typed overload (the kernel, not a void *): the emulation needs the parameter types to unpack args.
 template <class... P>
 cudaError_t cudaLaunchCooperativeKernel(void (*kernel)(P...), dim3 grid, dim3 block, void **args, size_t smem = 0,
-                                        cudaStream_t = nullptr) {
-    return ::emu::launch_cooperative(kernel, ::emu::Cfg(grid, block, smem), args, std::index_sequence_for<P...>{});
+                                        cudaStream_t st = nullptr) {
+    return ::emu::launch_cooperative(kernel, ::emu::Cfg(grid, block, smem, st), args, std::index_sequence_for<P...>{});
 }
 template <class K> cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, K, int block_threads, size_t) {
     *n = ::emu::blocks_per_sm(unsigned(block_threads));
