@@ -84,7 +84,9 @@ if [[ -x "$BENCH" ]]; then
   fi
   # 3. Each CUDA kernel variant (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_GEMM,
   # SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST, SAS_CUDA_STEER_ONE) off and on, same process and data
-  # (sas_bench --ab); ctest and torch_contract.py above already checked both sides of each.
+  # (sas_bench --ab); ctest and torch_contract.py above already checked both sides of each on small
+  # shapes, and --ab compares each variant's output with the variants-off output at these big ones
+  # (a "DIFFER" line and exit status 3 when they disagree).
   run ab-fused 60 "$TORCH_RESERVE" "$OUT/sas_bench-ab-fused.txt" \
     "$BENCH" --device cuda --ab --kernels fused --d 2304,3584 --m 16384,1048576 --n 1,8,64 --s 8,64,256 \
     --min-ms 20 --csv "$OUT/sas_bench-ab-fused.csv"
@@ -182,6 +184,7 @@ echo
 echo "== summary (${SECONDS}s) =="
 cat "$OUT/summary.txt"
 grep -hE "passed, [0-9]+ failed|not run|tests passed|tests failed" "$OUT/ctest.txt" "$OUT/torch-contract.txt" 2>/dev/null || true
+grep -hE "^DIFFER|^--ab:" "$OUT"/sas_bench-ab-*.txt 2>/dev/null || true
 for f in "$OUT"/sas_bench-cuda.csv "$OUT"/torch-baseline.csv; do
   [[ -f $f ]] && echo "$(basename "$f"): $(($(wc -l <"$f") - 1)) rows"
 done

@@ -11,8 +11,8 @@ encode adds % of the copy peak, top-k the PyTorch time over each (the target is 
 dense baseline over each (targets: >= 10x at m = 16k, >= 500x at 1M).
 
 --winners: a variant wins when, over all the shapes it ran at alone, the geometric mean of default /
-opt-in is above 1.02 for single calls and for back-to-back calls (where measured), and no shape is more
-than 10% slower. It only reads times: gpu-check.sh asks for winners only after ctest and
+opt-in is above 1.02 for single calls and for back-to-back calls (where measured), no shape is more
+than 10% slower, and its output agreed with the default's at every shape (sas_bench --ab compares them). It only reads times: gpu-check.sh asks for winners only after ctest and
 torch_contract.py passed with every variant on. Standard library only.
 """
 import csv
@@ -41,9 +41,16 @@ ENV = {"tc_gemv": "SAS_CUDA_TC_GEMV", "tc_gemm": "SAS_CUDA_TC_GEMM", "splitk_one
        "fast": "SAS_CUDA_TOPK_FAST", "one": "SAS_CUDA_STEER_ONE"}
 
 
+def disagrees(r):
+    """Whether sas_bench --ab found this row's output different from the variants-off one (newer CSVs)."""
+    compared = int(r.get("compared") or -1)
+    return compared >= 0 and (int(r.get("differ") or 0) > 0 or int(r.get("flips") or 0) * 10000 > compared)
+
+
 def winners(shapes):
     """The variables of the variants that win (see the module's doc), from {shape: {variant: row}}."""
     per = {}  # label -> [(single ratio, b2b ratio or None)]
+    wrong = set()  # labels with an output that disagrees with the variants-off one (sas_bench's check)
     for rows in shapes.values():
         base = next((r for v, r in rows.items() if "+" not in v), None)
         if base is None:
@@ -52,6 +59,8 @@ def winners(shapes):
             parts = v.split("+")[1:]
             if len(parts) != 1:
                 continue
+            if disagrees(r):
+                wrong.add(parts[0].strip())
             a, b = float(base["time_ms"]), float(r["time_ms"])
             ab, bb = float(base["b2b_ms"] or 0), float(r["b2b_ms"] or 0)
             if a > 0 and b > 0:
@@ -62,7 +71,7 @@ def winners(shapes):
         b2b = [b for _, b in ratios if b is not None]
         gmean = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))
         ok = gmean(single) > 1.02 and min(single) >= 0.9 and (not b2b or (gmean(b2b) > 1.02 and min(b2b) >= 0.9))
-        if ok and label in ENV:
+        if ok and label in ENV and label not in wrong:
             out.append(f"{ENV[label]}=1")
     return out
 
@@ -108,10 +117,12 @@ def main():
                        "default / opt-in b2b |" + extra)
             out.append("|---|" + "---:|" * (10 + extra.count("|")))
             wins = 0
+            bad = 0
             for k in both:
                 a = next(r for v, r in shapes[k].items() if "+" not in v)
                 b = shapes[k][label]
                 wins += float(b["time_ms"]) < float(a["time_ms"])
+                bad += disagrees(b)
                 line = (f"| {k[1]} | {k[2] or '-'} | {k[3]} | {k[4]} | {k[5] or '-'} | {us(a['time_ms'])} | "
                         f"{us(b['time_ms'])} | **{ratio(a['time_ms'], b['time_ms'])}** | "
                         f"{us(a['b2b_ms']) if float(a['b2b_ms']) else '-'} | "
@@ -125,7 +136,9 @@ def main():
                     t = torch.get((kernel, str(k[3]), str(k[4]), str(k[5])))
                     line += f" {ratio(t, a['time_ms']) if t else '-'} | {ratio(t, b['time_ms']) if t else '-'} |"
                 out.append(line)
-            out.append(f"\nopt-in faster in {wins} of {len(both)} shapes (single calls).")
+            out.append(f"\nopt-in faster in {wins} of {len(both)} shapes (single calls); "
+                       + (f"**its output differs from the default's in {bad} shapes** (sas_bench's DIFFER lines)."
+                          if bad else "its output agrees with the default's wherever sas_bench compared them."))
     print("\n".join(out).lstrip("\n"))
 
 

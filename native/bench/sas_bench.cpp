@@ -10,7 +10,8 @@
 // CUDA kernel variants (kernels/src/variants.h: each switched by an environment variable, "1" on, "0"
 // off, else its default) show in the variant column when on; --ab times every kernel that has one in the
 // same process, on the same data: all its variants off, each one on, all on, so a GPU run decides
-// between them side by side.
+// between them side by side; and compares each variant's output with the variants-off output (a sample
+// of it: the CSV's compared/differ/flips columns, "DIFFER" lines, exit status 3 when any disagrees).
 #include <algorithm>
 #include <cinttypes>
 #include <cmath>
@@ -199,7 +200,52 @@ struct Row {
     double ms, bytes;
     double dense_ms = 0;  // fused rows: the dense baseline
     double b2b_ms = 0, dense_b2b_ms = 0;  // CUDA: back-to-back per-call times (0 elsewhere)
+    // --ab: this setting's output against the variants-off output of the same call on the same data
+    // (-1: not compared, as for the variants-off row itself). `differ` counts the elements outside the
+    // tolerance (top-k: any difference; encode: f32 summation order, one JumpReLU flip at the threshold
+    // is counted apart in `flips`; fused: one rounding of x's dtype).
+    int64_t compared = -1, differ = 0, flips = 0;
 };
+
+// ---- --ab: does a variant compute what the kernel it replaces computes, at the benchmark's shapes? ----
+// The native tests check every variant on small shapes; these shapes (up to 1M features, 512 rows) are
+// the ones a GPU run times, so each timed variant is also compared there, on a sample of its output.
+constexpr int64_t kSampleMax = int64_t(1) << 22;  // floats downloaded per output (16 MiB)
+
+// The first rows of an [n, m] f32 matrix on the device, up to kSampleMax values, and its last row.
+std::vector<float> sample_rows(sas_device dev, const void *p, int64_t n, int64_t m) {
+    ok(sas::internal::dev_sync(dev), "sync");
+    const int64_t rows = std::max<int64_t>(1, std::min(n, kSampleMax / std::max<int64_t>(m, 1)));
+    std::vector<float> v(size_t((rows + (rows < n ? 1 : 0)) * m));
+    ok(sas::internal::to_host(dev, v.data(), p, size_t(rows * m) * 4), "download");
+    if (rows < n)
+        ok(sas::internal::to_host(dev, v.data() + rows * m, static_cast<const float *>(p) + (n - 1) * m, size_t(m) * 4),
+           "download");
+    return v;
+}
+std::vector<float> download_as_f32(sas_device dev, sas_dtype dt, const void *p, int64_t count) {
+    ok(sas::internal::dev_sync(dev), "sync");
+    std::vector<unsigned char> raw(size_t(count) * sas::dtype_size(dt));
+    ok(sas::internal::to_host(dev, raw.data(), p, raw.size()), "download");
+    std::vector<float> v(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) v[size_t(i)] = sas::load_f32(dt, raw.data(), i);
+    return v;
+}
+// Elements of `got` outside |got - want| <= rel * max(|got|, |want|) + abs; with `jump`, a pair where
+// exactly one side is 0 (a JumpReLU output on either side of its threshold) is a flip, not a difference.
+void compare(Row &r, const std::vector<float> &want, const std::vector<float> &got, double rel, double abs,
+             bool jump) {
+    r.compared = int64_t(std::min(want.size(), got.size()));
+    r.differ = int64_t(want.size() != got.size());
+    for (size_t i = 0; i < size_t(r.compared); ++i) {
+        const double a = want[i], b = got[i];
+        if (std::fabs(a - b) <= rel * std::max(std::fabs(a), std::fabs(b)) + abs) continue;
+        if (jump && (a == 0) != (b == 0))
+            ++r.flips;
+        else
+            ++r.differ;
+    }
+}
 
 std::string fmt_time(double ms) {
     char b[64];
@@ -325,6 +371,8 @@ int main(int argc, char **argv) {
                     c(dev, size_t(n * m) * 4);
                 ok(sas::internal::fill_random(dev, dt, x.p, n * d, 21 + uint64_t(n), -1, 1), "fill");
                 ok(sas::internal::fill_random(dev, dt, x2.p, n * d, 31 + uint64_t(n), -1, 1), "fill");
+                DevMem x0(dev, o.ab ? size_t(n * d) * es : 0);  // --ab: x2 as filled, for the agreement checks
+                if (o.ab) ok(sas::internal::copy(dev, x0.p, x2.p, size_t(n * d) * es), "copy");
                 const double wbytes = double(d * m) * double(es);
                 const double xbytes = double(n * d) * double(es);
                 std::fprintf(stderr, "d=%" PRId64 " m=%" PRId64 " n=%" PRId64 "...\n", d, m, n);
@@ -336,12 +384,22 @@ int main(int argc, char **argv) {
                            "sas_encode_dense");
                     };
                     if (want("encode")) {
+                        std::vector<float> base;  // --ab: the variants-off output
                         for (const auto &set : settings_for(o, "encode", n)) {
                             EnvSetting env(set);
                             double ms = time_ms(o, enc);
                             rows.push_back({"encode_dense", "JumpReLU" + opt_label(dev, "encode", n), d, m, n, 0, ms,
                                             wbytes + xbytes + double(n * m) * 4 + 2.0 * double(m) * double(es)});
                             rows.back().b2b_ms = time_b2b_ms(o, ms, enc);
+                            if (o.ab && dev == SAS_DEVICE_CUDA) {
+                                // f32 sums of d products in another order (tensor cores, split-K): relative 1e-4
+                                // of the value plus 1e-5 (the inputs are O(1), the sums O(1)).
+                                std::vector<float> got = sample_rows(dev, f.p, n, m);
+                                if (base.empty())
+                                    base = std::move(got);
+                                else
+                                    compare(rows.back(), base, got, 1e-4, 1e-5, true);
+                            }
                         }
                     } else {
                         enc();  // f for the fused rows' dense baseline
@@ -362,6 +420,20 @@ int main(int argc, char **argv) {
                     for (int64_t k : o.s) {
                         if (k > m || k > 1024) continue;
                         DevMem ov(dev, size_t(n * k) * 4), oi(dev, size_t(n * k) * 8);
+                        // --ab: the variants-off values, then indices (as floats: exact below 2^24), per kind;
+                        // a variant must select the same, bit for bit.
+                        std::vector<float> base, base_abs;
+                        auto check_topk = [&](std::vector<float> &expect, int64_t rows_n) {
+                            if (!o.ab || dev != SAS_DEVICE_CUDA) return;
+                            std::vector<float> got = sample_rows(dev, ov.p, rows_n, k);
+                            std::vector<int64_t> idx(size_t(rows_n * k));
+                            ok(sas::internal::to_host(dev, idx.data(), oi.p, idx.size() * 8), "download");
+                            for (int64_t i : idx) got.push_back(float(i));
+                            if (expect.empty())
+                                expect = std::move(got);
+                            else
+                                compare(rows.back(), expect, got, 0, 0, false);
+                        };
                         for (const auto &set : settings_for(o, "topk", n)) {
                             EnvSetting env(set);
                             const std::string lab = opt_label(dev, "topk", n);
@@ -373,6 +445,7 @@ int main(int argc, char **argv) {
                             double ms = time_ms(o, topk);
                             rows.push_back({"topk_rows", "f32 rows" + lab, 0, m, n, k, ms, double(n * m) * 4 + double(n * k) * 12});
                             rows.back().b2b_ms = time_b2b_ms(o, ms, topk);
+                            check_topk(base, n);
                             if (n == o.n.front()) {
                                 auto topk_abs = [&] {
                                     ok(sas_topk_abs(dev, nullptr, SAS_F32, vdense.p, m, int32_t(k), ov.as<float>(),
@@ -382,6 +455,7 @@ int main(int argc, char **argv) {
                                 double ms2 = time_ms(o, topk_abs);
                                 rows.push_back({"topk_abs", "f32 vector" + lab, 0, m, 1, k, ms2, double(m) * 4 + double(k) * 12});
                                 rows.back().b2b_ms = time_b2b_ms(o, ms2, topk_abs);
+                                check_topk(base_abs, 1);
                             }
                         }
                     }
@@ -448,6 +522,7 @@ int main(int argc, char **argv) {
                             };
                             double dense = time_ms(o, dense_step);
                             const double dense_b2b = time_b2b_ms(o, dense, dense_step);
+                            std::vector<float> base;  // --ab: x after one variants-off step from x0
                             for (const auto &set : settings_for(o, "fused", n)) {
                                 EnvSetting env(set);
                                 const double fused = time_ms(o, fused_step);
@@ -456,6 +531,18 @@ int main(int argc, char **argv) {
                                 r.dense_ms = dense;
                                 r.b2b_ms = time_b2b_ms(o, fused, fused_step);
                                 r.dense_b2b_ms = dense_b2b;
+                                if (o.ab && dev == SAS_DEVICE_CUDA) {
+                                    // One step from the same x (the timed steps kept adding to it): the sums
+                                    // differ in order only, so x may differ by one rounding of its dtype.
+                                    ok(sas::internal::copy(dev, x2.p, x0.p, size_t(n * d) * es), "copy");
+                                    fused_step();
+                                    std::vector<float> got = download_as_f32(dev, dt, x2.p, n * d);
+                                    const double ulp = dt == SAS_BF16 ? 1.0 / 128 : dt == SAS_F16 ? 1.0 / 1024 : 1e-5;
+                                    if (base.empty())
+                                        base = std::move(got);
+                                    else
+                                        compare(r, base, got, ulp, 1e-5, false);
+                                }
                                 rows.push_back(r);
                             }
                             rows.push_back({"dense enc+dec", "baseline", d, m, n, s, dense,
@@ -498,6 +585,25 @@ int main(int argc, char **argv) {
                         r.dense_b2b_ms / r.b2b_ms);
         std::printf("\n");
     }
+    // --ab: the variants' agreement with the variants-off outputs (exit status 3 when any differs).
+    int64_t disagree = 0;
+    for (const Row &r : rows) {
+        if (r.compared < 0) continue;
+        if (disagree == 0 && (r.differ > 0 || r.flips * 10000 > r.compared))
+            std::printf("\n## Variants that disagree with the kernels they replace\n\n");
+        if (r.differ > 0 || r.flips * 10000 > r.compared) {
+            ++disagree;
+            std::printf("DIFFER %s [%s] d=%" PRId64 " m=%" PRId64 " n=%" PRId64 " s/k=%" PRId64 ": %" PRId64
+                        " of %" PRId64 " sampled values differ, %" PRId64 " threshold flips\n",
+                        r.kernel.c_str(), r.variant.c_str(), r.d, r.m, r.n, r.sk, r.differ, r.compared, r.flips);
+        }
+    }
+    if (o.ab) {
+        int64_t checked = 0;
+        for (const Row &r : rows) checked += r.compared >= 0;
+        std::printf("\n--ab: %" PRId64 " variant rows compared with the variants-off output, %" PRId64 " disagree\n",
+                    checked, disagree);
+    }
     if (!o.csv.empty()) {
         FILE *fp = std::fopen(o.csv.c_str(), "w");
         if (!fp) {
@@ -505,16 +611,17 @@ int main(int argc, char **argv) {
             return 1;
         }
         std::fprintf(fp, "device,dtype,kernel,variant,d,m,n,s_or_k,time_ms,gbps,pct_peak,dense_ms,speedup,b2b_ms,"
-                         "dense_b2b_ms\n");
+                         "dense_b2b_ms,compared,differ,flips\n");
         for (const Row &r : rows) {
             const double gbs = r.bytes / (r.ms * 1e6);
-            std::fprintf(fp, "\"%s\",%s,%s,\"%s\",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%.6f,%.2f,%.1f,%.6f,%.2f,%.6f,%.6f\n",
+            std::fprintf(fp, "\"%s\",%s,%s,\"%s\",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%.6f,%.2f,%.1f,%.6f,%.2f,%.6f,%.6f,"
+                             "%" PRId64 ",%" PRId64 ",%" PRId64 "\n",
                          devname.c_str(), sas::dtype_name(dt), r.kernel.c_str(), r.variant.c_str(), r.d, r.m, r.n, r.sk,
                          r.ms, gbs, 100.0 * gbs / peak_gbs, r.dense_ms, r.dense_ms > 0 ? r.dense_ms / r.ms : 0.0, r.b2b_ms,
-                         r.dense_b2b_ms);
+                         r.dense_b2b_ms, r.compared, r.differ, r.flips);
         }
         std::fclose(fp);
         std::printf("\nwrote %s\n", o.csv.c_str());
     }
-    return 0;
+    return disagree > 0 ? 3 : 0;
 }
