@@ -183,17 +183,27 @@ template <class T> __global__ void __launch_bounds__(kThreads) steer_coop_kernel
 
 // ---- Variant SAS_CUDA_STEER_ONE (kernels/src/variants.h): one plain launch, no grid barrier ---------
 // Block (g, r) takes feature group g (F consecutive features of the support) of row r:
-//  A. a warp per feature: c_i = relu(f_i + lambda v_i) - f_i from the ORIGINAL row x[r];
-//  B. the group's partial update delta_g = sum_{i in g} c_i Wdec_S[i] over all d columns, to a workspace;
+//  A. c_i = relu(f_i + lambda v_i) - f_i from the ORIGINAL row x[r], for the group's features, up to
+//     kOneChunk at a time: the block's threads split d as coef_one does (thread t: 16-byte vectors t,
+//     t + 256, ...) and issue the loads of all the chunk's W_enc rows before the first multiply, so a
+//     chunk costs one round trip to memory; each sum is reduced in coef_one's order (per thread in d
+//     order, a fixed shuffle tree, the 8 warp sums in order), the same operations as the default path;
+//  B. the group's partial update delta_g = sum_{i in g} c_i Wdec_S[i] over all d columns, to a workspace
+//     (thread t: column vectors t, t + 256, ...; a chunk's W_dec loads issued together, summed in i order);
 //  C. the last of the row's G blocks to finish (a per-row arrival counter, the CUDA "threadfence
 //     reduction" pattern: no block ever waits for another) adds x[r] += delta_0 + ... + delta_{G-1}
-//     in group order, so the result does not depend on which block came last, and resets the counter.
+//     in group order (the G partials loaded together), so the result does not depend on which block
+//     came last, and resets the counter.
 // Every block of row r has read x[r] (phase A) before it arrives, so the one writer of x[r] runs after
 // all its readers; rows never read each other. With G == 1 the block adds its update to x directly.
-// The aim is the decode step's latency: a plain launch instead of a cooperative one, and no grid-wide
-// barrier. Used for small steps only (few rows, s <= kOneMaxS); the other paths take the rest.
+// The aim is the decode step's latency: a plain launch instead of a cooperative one, no grid-wide
+// barrier, and few dependent round trips to memory: nvcc does not hoist a loop's loads above the
+// previous iteration's use (the SASS of a plain loop over the features issued one load per feature and
+// waited for it), hence the explicit chunks. Used for small steps only (few rows, s <= kOneMaxS).
 constexpr int kOneMaxF = 32;                    // features per group, at most
 constexpr int64_t kOneMaxS = 16 * kOneMaxF;     // the support it takes, at most (G <= 16)
+constexpr int kOneMaxG = int(kOneMaxS / kOneMaxF);
+constexpr int kOneChunk = 8;                    // features whose loads are in flight together
 struct OneArgs {
     int F, G;          // features per group, groups per row
     float *delta;      // [n, G, d] partial updates
@@ -209,44 +219,86 @@ inline void one_groups(int64_t s, int *F, int *G) {
     *G = int((s + *F - 1) / *F);
 }
 
-template <class T> __global__ void __launch_bounds__(kThreads) steer_one_kernel(SteerArgs a, OneArgs o) {
+// Phase A for features [c0, c0 + nf), nf <= kOneChunk: cs[c0 - i0 + f] = c of feature c0 + f.
+template <class T>
+__device__ __forceinline__ void one_coefs(const SteerArgs &a, const T *xr, int64_t c0, int nf, float *cs_chunk,
+                                          float (*wsum)[kWarps]) {
+    constexpr int V = vec_of<T>();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const T *W = static_cast<const T *>(a.Wenc_S) + c0 * a.d;
+    float acc[kOneChunk];
+#pragma unroll
+    for (int f = 0; f < kOneChunk; ++f) acc[f] = 0.0f;
+    if (a.vec_enc) {
+        const int64_t nv = a.d / V;
+#pragma unroll 2
+        for (int64_t q = threadIdx.x; q < nv; q += kThreads) {  // 1 or 2 vectors per thread at d = 2304
+            float xv[V], wv[kOneChunk][V];
+            load_vec_plain(xr + q * V, xv);
+#pragma unroll
+            for (int f = 0; f < kOneChunk; ++f) {
+                if (f < nf) {
+                    load_vec(W + f * a.d + q * V, wv[f]);
+                } else {
+#pragma unroll
+                    for (int c = 0; c < V; ++c) wv[f][c] = 0.0f;
+                }
+            }
+#pragma unroll
+            for (int f = 0; f < kOneChunk; ++f)
+                if (f < nf) {
+#pragma unroll
+                    for (int c = 0; c < V; ++c) acc[f] += xv[c] * wv[f][c];
+                }
+        }
+    } else {
+        for (int64_t k = threadIdx.x; k < a.d; k += kThreads) {
+            const float xk = to_f32(xr[k]);
+            float wk[kOneChunk];
+#pragma unroll
+            for (int f = 0; f < kOneChunk; ++f) wk[f] = f < nf ? to_f32(W[f * a.d + k]) : 0.0f;
+#pragma unroll
+            for (int f = 0; f < kOneChunk; ++f) acc[f] += xk * wk[f];
+        }
+    }
+#pragma unroll
+    for (int f = 0; f < kOneChunk; ++f) {
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) acc[f] += __shfl_xor_sync(0xffffffffu, acc[f], o);
+    }
+    if (lane == 0) {
+#pragma unroll
+        for (int f = 0; f < kOneChunk; ++f) wsum[f][warp] = acc[f];
+    }
+    __syncthreads();
+    if (int(threadIdx.x) < nf) {
+        const int64_t i = c0 + threadIdx.x;
+        float dot = 0.0f;
+#pragma unroll
+        for (int k = 0; k < kWarps; ++k) dot += wsum[threadIdx.x][k];
+        const float pre = dot + to_f32(static_cast<const T *>(a.benc_S)[i]);
+        const float f = a.jump ? (pre > to_f32(static_cast<const T *>(a.thr_S)[i]) ? pre : 0.0f) : relu_dev(pre);
+        cs_chunk[threadIdx.x] = relu_dev(f + a.lambda * a.v_S[i]) - f;
+    }
+    __syncthreads();  // wsum is reused by the next chunk
+}
+
+template <class T> __global__ void __launch_bounds__(kThreads, 2) steer_one_kernel(SteerArgs a, OneArgs o) {
     constexpr int V = vec_of<T>();
     __shared__ float cs[kOneMaxF];
+    __shared__ float wsum[kOneChunk][kWarps];
     __shared__ int s_last;
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = blockIdx.x;
     const int64_t i0 = int64_t(g) * o.F, i1 = i0 + o.F < a.s ? i0 + o.F : a.s;
+    const int nfeat = int(i1 - i0);
     const int64_t nv = a.d / V;  // whole 16-byte vectors per row (the vector paths need d % V == 0)
     for (int64_t r = blockIdx.y; r < a.n; r += gridDim.y) {
         if (!row_steered(a, r)) continue;  // uniform over the block
-        // A. coefficients of the group's features, a warp each, lanes over d, a fixed shuffle tree.
+        // A. the group's coefficients, kOneChunk features per round trip.
         const T *xr = static_cast<const T *>(a.x) + r * a.ldx;
-        for (int64_t i = i0 + warp; i < i1; i += kWarps) {
-            const T *w = static_cast<const T *>(a.Wenc_S) + i * a.d;
-            float acc = 0.0f;
-            if (a.vec_enc) {
-#pragma unroll 4
-                for (int64_t q = lane; q < nv; q += 32) {
-                    float xv[V], wv[V];
-                    load_vec_plain(xr + q * V, xv);
-                    load_vec(w + q * V, wv);
-#pragma unroll
-                    for (int c = 0; c < V; ++c) acc += xv[c] * wv[c];
-                }
-            } else {
-                for (int64_t k = lane; k < a.d; k += 32) acc += to_f32(xr[k]) * to_f32(w[k]);
-            }
-#pragma unroll
-            for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-            if (lane == 0) {
-                const float pre = acc + to_f32(static_cast<const T *>(a.benc_S)[i]);
-                const float f =
-                    a.jump ? (pre > to_f32(static_cast<const T *>(a.thr_S)[i]) ? pre : 0.0f) : relu_dev(pre);
-                cs[i - i0] = relu_dev(f + a.lambda * a.v_S[i]) - f;
-            }
-        }
-        __syncthreads();
-        const bool any = __syncthreads_or(threadIdx.x < i1 - i0 && cs[threadIdx.x] != 0.0f);
+        for (int c = 0; c < nfeat; c += kOneChunk)
+            one_coefs<T>(a, xr, i0 + c, nfeat - c < kOneChunk ? nfeat - c : kOneChunk, cs + c, wsum);
+        const bool any = __syncthreads_or(int(threadIdx.x) < nfeat && cs[threadIdx.x] != 0.0f);
         // B. the group's update over all d columns: thread t owns 16-byte column vectors t, t + 256, ...
         T *xw = static_cast<T *>(a.x) + r * a.ldx;
         const T *Wd = static_cast<const T *>(a.Wdec_S);
@@ -254,17 +306,9 @@ template <class T> __global__ void __launch_bounds__(kThreads) steer_one_kernel(
         const bool direct = o.G == 1;  // the only block of the row: x[r] was read by this block alone
         if (any) {
             if (a.vec_dec) {
-                for (int64_t q = threadIdx.x; q < nv; q += kThreads) {
-                    float acc[V];
-#pragma unroll
-                    for (int c = 0; c < V; ++c) acc[c] = 0.0f;
-                    for (int64_t i = i0; i < i1; ++i) {
-                        float w[V];
-                        load_vec(Wd + i * a.d + q * V, w);
-                        const float ci = cs[i - i0];
-#pragma unroll
-                        for (int c = 0; c < V; ++c) acc[c] += ci * w[c];
-                    }
+                // Two column vectors per pass (q0 and q0 + 256: d = 2304 in bf16 has 288), both vectors'
+                // loads in flight together: nvcc does not move loads above the first vector's stores.
+                auto store = [&](int64_t q, const float (&acc)[V]) {
                     if (direct) {
 #pragma unroll
                         for (int c = 0; c < V; ++c) xw[q * V + c] = from_f32<T>(to_f32(xw[q * V + c]) + acc[c]);
@@ -273,6 +317,45 @@ template <class T> __global__ void __launch_bounds__(kThreads) steer_one_kernel(
                         for (int c = 0; c < V; c += 4)
                             *reinterpret_cast<float4 *>(dg + q * V + c) = make_float4(acc[c], acc[c + 1], acc[c + 2], acc[c + 3]);
                     }
+                };
+                for (int64_t q0 = threadIdx.x; q0 < nv; q0 += 2 * kThreads) {
+                    const int64_t q1 = q0 + kThreads;
+                    const bool two = q1 < nv;
+                    float acc0[V], acc1[V];
+#pragma unroll
+                    for (int c = 0; c < V; ++c) acc0[c] = acc1[c] = 0.0f;
+                    for (int c0 = 0; c0 < nfeat; c0 += kOneChunk) {
+                        const int nf = nfeat - c0 < kOneChunk ? nfeat - c0 : kOneChunk;
+                        float w0[kOneChunk][V], w1[kOneChunk][V];
+#pragma unroll
+                        for (int f = 0; f < kOneChunk; ++f) {
+                            const T *row = Wd + (i0 + c0 + f) * a.d;
+                            if (f < nf) {
+                                load_vec(row + q0 * V, w0[f]);
+                            } else {
+#pragma unroll
+                                for (int c = 0; c < V; ++c) w0[f][c] = 0.0f;
+                            }
+                            if (f < nf && two) {
+                                load_vec(row + q1 * V, w1[f]);
+                            } else {
+#pragma unroll
+                                for (int c = 0; c < V; ++c) w1[f][c] = 0.0f;
+                            }
+                        }
+#pragma unroll
+                        for (int f = 0; f < kOneChunk; ++f)
+                            if (f < nf) {
+                                const float ci = cs[c0 + f];
+#pragma unroll
+                                for (int c = 0; c < V; ++c) {
+                                    acc0[c] += ci * w0[f][c];
+                                    acc1[c] += ci * w1[f][c];
+                                }
+                            }
+                    }
+                    store(q0, acc0);
+                    if (two) store(q1, acc1);
                 }
             } else {
                 for (int64_t j = threadIdx.x; j < a.d; j += kThreads) {
@@ -297,20 +380,26 @@ template <class T> __global__ void __launch_bounds__(kThreads) steer_one_kernel(
                 uint32_t nzmask = 0;
                 for (int q = 0; q < o.G; ++q) nzmask |= (__ldcg(o.nz + r * o.G + q) ? 1u : 0u) << q;
                 if (nzmask) {  // else the row's coefficients are all zero: x[r] stays bit for bit
-                    // Four columns per thread (one 16-byte load per group) when d allows; the sum is
-                    // x + delta_0 + delta_1 + ... per column either way.
+                    // Four columns per thread (the G partials' 16-byte loads issued together) when d
+                    // allows; the sum is x + delta_0 + delta_1 + ... per column either way.
+                    const float *dr = o.delta + r * o.G * a.d;
                     const int64_t d4 = a.d % 4 == 0 ? a.d / 4 : 0;
                     for (int64_t j4 = threadIdx.x; j4 < d4; j4 += kThreads) {
+                        float4 part[kOneMaxG];
+#pragma unroll
+                        for (int q = 0; q < kOneMaxG; ++q)
+                            part[q] = nzmask >> q & 1u ? __ldcg(reinterpret_cast<const float4 *>(dr + q * a.d) + j4)
+                                                       : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
                         float sum[4];
 #pragma unroll
                         for (int c = 0; c < 4; ++c) sum[c] = to_f32(xw[4 * j4 + c]);
-                        for (int q = 0; q < o.G; ++q)
+#pragma unroll
+                        for (int q = 0; q < kOneMaxG; ++q)
                             if (nzmask >> q & 1u) {
-                                const float4 v = __ldcg(reinterpret_cast<const float4 *>(o.delta + (r * o.G + q) * a.d) + j4);
-                                sum[0] += v.x;
-                                sum[1] += v.y;
-                                sum[2] += v.z;
-                                sum[3] += v.w;
+                                sum[0] += part[q].x;
+                                sum[1] += part[q].y;
+                                sum[2] += part[q].z;
+                                sum[3] += part[q].w;
                             }
 #pragma unroll
                         for (int c = 0; c < 4; ++c) xw[4 * j4 + c] = from_f32<T>(sum[c]);
@@ -318,7 +407,7 @@ template <class T> __global__ void __launch_bounds__(kThreads) steer_one_kernel(
                     for (int64_t j = 4 * d4 + threadIdx.x; j < a.d; j += kThreads) {
                         float sum = to_f32(xw[j]);
                         for (int q = 0; q < o.G; ++q)
-                            if (nzmask >> q & 1u) sum += __ldcg(o.delta + (r * o.G + q) * a.d + j);
+                            if (nzmask >> q & 1u) sum += __ldcg(dr + q * a.d + j);
                         xw[j] = from_f32<T>(sum);
                     }
                 }
