@@ -101,6 +101,17 @@ __global__ void __launch_bounds__(kTcWarps * 32)
             wv[u] = col_ok && k < kend ? __ldg(reinterpret_cast<const uint4 *>(W + k * N + j0 + lh * 8))
                                        : make_uint4(0u, 0u, 0u, 0u);
         }
+        // The x pairs (B operands) of all the steps, loaded beside the W tiles: loaded inside the step
+        // loop, each mma waited for its own x loads, one round trip per step (sm_90 SASS).
+        uint32_t bx[kTcUnroll][NT][2];
+#pragma unroll
+        for (int u = 0; u < kTcUnroll; ++u)
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt) {
+                const int64_t kb = k0 + u * 16;
+                bx[u][nt][0] = b_pair(A, lda, nt * 8 + g, n, kb + 2 * t, kend);
+                bx[u][nt][1] = b_pair(A, lda, nt * 8 + g, n, kb + 2 * t + 8, kend);
+            }
 #pragma unroll
         for (int u = 0; u < kTcUnroll; ++u) {
             const int64_t kb = k0 + u * 16;
@@ -111,11 +122,7 @@ __global__ void __launch_bounds__(kTcWarps * 32)
             uint32_t a[4];
             ldmatrix_x4_trans(a, tile + lds_off);
 #pragma unroll
-            for (int nt = 0; nt < NT; ++nt) {
-                const int r = nt * 8 + g;
-                mma_16816<T>(acc[nt], a, b_pair(A, lda, r, n, kb + 2 * t, kend),
-                             b_pair(A, lda, r, n, kb + 2 * t + 8, kend));
-            }
+            for (int nt = 0; nt < NT; ++nt) mma_16816<T>(acc[nt], a, bx[u][nt][0], bx[u][nt][1]);
         }
         __syncwarp();  // every lane has read its tiles before the next round overwrites them
     }
