@@ -79,6 +79,11 @@ SAS_API const char *sas_status_name(sas_status status);
 SAS_API int sas_cuda_available(void);
 /* Library version, e.g. "0.1.0". */
 SAS_API const char *sas_version(void);
+/* One line for logs and bug reports: the version, the CPU twins' threads, whether the CUDA kernels are
+ * built (and for which architectures), the CUDA device in use or why there is none, and the state of each
+ * CUDA kernel variant (an environment variable per variant, "1" on, "0" off, else its default; "(env)"
+ * marks the ones set). Valid until this thread's next call; the format may change. Never NULL. */
+SAS_API const char *sas_build_info(void);
 
 /* ---- 1. SAE encode ------------------------------------------------------------------------ */
 

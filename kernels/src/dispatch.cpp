@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "common.h"
 #include "internal.h"
 #include "sas_kernels.h"
+#include "variants.h"
 #ifdef SAS_WITH_CUDA
 #include "../cuda/cuda_kernels.h"
 #endif
@@ -114,6 +116,32 @@ SAS_API int sas_cuda_available(void) {
 }
 
 SAS_API const char *sas_version(void) { return SAS_VERSION_STRING; }
+
+SAS_API const char *sas_build_info(void) {
+    thread_local std::string info;
+    info = std::string("sas_kernels ") + SAS_VERSION_STRING + "; CPU: " + std::to_string(num_threads()) + " threads";
+#ifdef SAS_WITH_CUDA
+#if defined(SAS_CUDA_EMU)
+    info += "; CUDA kernels: the CPU emulation of native/emu (tests only)";
+#elif defined(SAS_CUDA_BUILD_STRING)
+    info += "; CUDA kernels: " SAS_CUDA_BUILD_STRING;
+#else
+    info += "; CUDA kernels: built";
+#endif
+    const char *why = "";
+    if (cuda::available(&why))
+        info += std::string("; device: ") + cuda::device_name();
+    else
+        info += std::string("; no usable CUDA device (") + why + ")";
+    info += "; variants:";
+    for (const variants::Variant *v : variants::kAll)
+        info += std::string(" ") + v->env + "=" + (variants::on(*v) ? "on" : "off") +
+                (variants::forced(*v) >= 0 ? " (env)" : "");
+#else
+    info += "; CUDA kernels: not built (SAS_CUDA=OFF, or no nvcc at build time)";
+#endif
+    return info.c_str();
+}
 
 SAS_API sas_status sas_encode_dense(sas_device device, void *stream, sas_dtype x_dtype, const void *x, int64_t ldx,
                                     int64_t n, int64_t d, sas_dtype w_dtype, const void *W_enc, const void *b_enc,

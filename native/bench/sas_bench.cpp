@@ -325,7 +325,7 @@ int main(int argc, char **argv) {
     const sas_dtype dt = o.dt;
     const size_t es = sas::dtype_size(dt);
     const std::string devname = sas::internal::device_name(dev);
-    std::printf("# sas_bench on %s, dtype %s\n\n", devname.c_str(), sas::dtype_name(dt));
+    std::printf("# sas_bench on %s, dtype %s\n# %s\n\n", devname.c_str(), sas::dtype_name(dt), sas_build_info());
 
     // Peak: a plain copy (read + write counted) of 256 MiB on the CPU, 1 GiB on a GPU (over 10x the L2,
     // and long enough that the launch is noise: 256 MiB read 13% under PyTorch's copy on an H200).

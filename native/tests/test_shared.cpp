@@ -4,12 +4,15 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "sas_kernels.h"
 
 static int g_pass = 0, g_fail = 0;
+static constexpr bool kBuiltWithCuda = SAS_TEST_BUILT_WITH_CUDA;  // from CMake: SAS_WITH_CUDA
 static void check(bool ok, const char *what) {
     if (ok) {
         ++g_pass;
@@ -24,11 +27,26 @@ int main() {
     check(cuda == 0 || cuda == 1, "sas_cuda_available() returns 0 or 1");
     std::printf("sas_version %s, sas_cuda_available %d\n", sas_version(), cuda);
     check(std::strcmp(sas_version(), "0.1.0") == 0, "version");
+    // The build line: version, and the CUDA part as built (with its variants when the kernels are in).
+    const std::string info = sas_build_info();
+    std::printf("sas_build_info: %s\n", info.c_str());
+    check(info.rfind("sas_kernels 0.1.0; CPU: ", 0) == 0, "build info starts with the version and the CPU");
+    check(kBuiltWithCuda
+              ? info.find("CUDA kernels: CUDA ") != std::string::npos &&
+                    info.find("variants: SAS_CUDA_TC_GEMV=") != std::string::npos &&
+                    (info.find("; device: ") != std::string::npos) == (cuda == 1)
+              : info.find("CUDA kernels: not built") != std::string::npos,
+          "build info says how CUDA was built and what it sees");
+    setenv("SAS_CUDA_STEER_ONE", "1", 1);
+    check(!kBuiltWithCuda ||
+              std::string(sas_build_info()).find("SAS_CUDA_STEER_ONE=on (env)") != std::string::npos,
+          "build info shows a variant switched by the environment");
+    unsetenv("SAS_CUDA_STEER_ONE");
 
     void *h = dlopen(SAS_SHARED_LIB_PATH, RTLD_NOW | RTLD_LOCAL);
     check(h != nullptr, "dlopen libsas_kernels.so");
     if (h) {
-        const char *api[] = {"sas_last_error", "sas_status_name", "sas_cuda_available", "sas_version",
+        const char *api[] = {"sas_last_error", "sas_status_name", "sas_cuda_available", "sas_version", "sas_build_info",
                              "sas_encode_dense", "sas_encode_sparse", "sas_encode_subset", "sas_topk_rows",
                              "sas_topk_abs", "sas_inject", "sas_pack_support", "sas_steer_fused"};
         for (const char *s : api) {

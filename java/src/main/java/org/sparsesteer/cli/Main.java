@@ -29,7 +29,13 @@ public final class Main {
         @Override
         public String[] getVersion() {
             String v = Main.class.getPackage().getImplementationVersion();
-            return new String[] {"sas " + (v == null ? "dev" : v)};
+            String kernels;
+            try {
+                kernels = org.sparsesteer.kernels.SasKernels.buildInfo();
+            } catch (Throwable e) {  // --version must answer even where the native library cannot load
+                kernels = "not loaded (" + e + ")";
+            }
+            return new String[] {"sas " + (v == null ? "dev" : v), "kernels: " + kernels};
         }
     }
 }

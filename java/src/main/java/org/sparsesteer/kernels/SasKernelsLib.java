@@ -63,6 +63,8 @@ public final class SasKernelsLib {
 
     public static native @Cast("const char*") BytePointer sas_version();
 
+    public static native @Cast("const char*") BytePointer sas_build_info();
+
     // ---- 1. SAE encode -------------------------------------------------------------------------------
     public static native @Cast("int") int sas_encode_dense(
             @Cast("sas_device") int device, Pointer stream,

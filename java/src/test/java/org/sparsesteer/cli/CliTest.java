@@ -186,6 +186,14 @@ class CliTest {
         assertTrue(err.toString().contains("d_in is 32") && err.toString().contains("hidden size is 64"), err.toString());
     }
 
+    @Test
+    void versionNamesTheKernelLibrary() {
+        StringBuilder out = new StringBuilder(), err = new StringBuilder();
+        assertEquals(0, sasOut(out, err, "--version"), err.toString());
+        assertTrue(out.toString().contains("kernels: sas_kernels " + org.sparsesteer.kernels.SasKernels.version()),
+                out.toString());
+    }
+
     /** Runs the CLI with stdout captured into {@code out} (stderr into {@code err}). */
     private int sasOut(StringBuilder out, StringBuilder err, String... args) {
         PrintStream old = System.out;

@@ -370,6 +370,11 @@ class SasKernelsTest {
     @Test
     void versionAndCudaFlag() {
         assertTrue(SasKernels.version().matches("\\d+\\.\\d+\\.\\d+.*"), SasKernels.version());
+        String info = SasKernels.buildInfo();
+        assertTrue(info.startsWith("sas_kernels " + SasKernels.version() + "; CPU: "), info);
+        // Built with CUDA (nvcc was found at build time): the variants are listed; else it says so.
+        assertTrue(info.contains("variants: SAS_CUDA_TC_GEMV=") || info.contains("CUDA kernels: not built"), info);
+        assertEquals(SasKernels.cudaAvailable(), info.contains("; device: "), info);
         if (!torch.cuda_is_available()) {
             // the library must load and answer on a host without a GPU
             assertFalse(SasKernels.cudaAvailable());
