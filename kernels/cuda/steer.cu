@@ -219,6 +219,17 @@ inline void one_groups(int64_t s, int *F, int *G) {
     *G = int((s + *F - 1) / *F);
 }
 
+// load_vec when `valid`, else zeros (a chunk's unused slots, so that every load of a chunk is one
+// unrolled, predicated instruction issued before the first use).
+template <class T, int V> __device__ __forceinline__ void load_vec_or_zero(bool valid, const T *p, float (&w)[V]) {
+    if (valid) {
+        load_vec(p, w);
+    } else {
+#pragma unroll
+        for (int c = 0; c < V; ++c) w[c] = 0.0f;
+    }
+}
+
 // Phase A for features [c0, c0 + nf), nf <= kOneChunk: cs[c0 - i0 + f] = c of feature c0 + f.
 template <class T>
 __device__ __forceinline__ void one_coefs(const SteerArgs &a, const T *xr, int64_t c0, int nf, float *cs_chunk,
@@ -236,14 +247,7 @@ __device__ __forceinline__ void one_coefs(const SteerArgs &a, const T *xr, int64
             float xv[V], wv[kOneChunk][V];
             load_vec_plain(xr + q * V, xv);
 #pragma unroll
-            for (int f = 0; f < kOneChunk; ++f) {
-                if (f < nf) {
-                    load_vec(W + f * a.d + q * V, wv[f]);
-                } else {
-#pragma unroll
-                    for (int c = 0; c < V; ++c) wv[f][c] = 0.0f;
-                }
-            }
+            for (int f = 0; f < kOneChunk; ++f) load_vec_or_zero(f < nf, W + f * a.d + q * V, wv[f]);
 #pragma unroll
             for (int f = 0; f < kOneChunk; ++f)
                 if (f < nf) {
@@ -330,18 +334,8 @@ template <class T> __global__ void __launch_bounds__(kThreads, 2) steer_one_kern
 #pragma unroll
                         for (int f = 0; f < kOneChunk; ++f) {
                             const T *row = Wd + (i0 + c0 + f) * a.d;
-                            if (f < nf) {
-                                load_vec(row + q0 * V, w0[f]);
-                            } else {
-#pragma unroll
-                                for (int c = 0; c < V; ++c) w0[f][c] = 0.0f;
-                            }
-                            if (f < nf && two) {
-                                load_vec(row + q1 * V, w1[f]);
-                            } else {
-#pragma unroll
-                                for (int c = 0; c < V; ++c) w1[f][c] = 0.0f;
-                            }
+                            load_vec_or_zero(f < nf, row + q0 * V, w0[f]);
+                            load_vec_or_zero(f < nf && two, row + q1 * V, w1[f]);
                         }
 #pragma unroll
                         for (int f = 0; f < kOneChunk; ++f)

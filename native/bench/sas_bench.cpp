@@ -27,6 +27,7 @@
 #include "common.h"
 #include "internal.h"
 #include "sas_kernels.h"
+#include "scoped_env.h"
 #include "variants.h"
 
 namespace {
@@ -100,24 +101,10 @@ std::vector<EnvSet> settings_for(const struct Opts &o, const char *kernel, int64
 }
 // Applies an EnvSet for a scope and restores the previous values after.
 struct EnvSetting {
-    std::vector<std::pair<const char *, std::pair<bool, std::string>>> saved;
+    sas_test::ScopedEnv env;
     explicit EnvSetting(const EnvSet &set) {
-        for (const auto &e : set) {
-            const char *v = std::getenv(e.first);
-            saved.push_back({e.first, {v != nullptr, v ? v : ""}});
-            setenv(e.first, e.second ? "1" : "0", 1);
-        }
+        for (const auto &e : set) env.set(e.first, e.second ? "1" : "0");
     }
-    ~EnvSetting() {
-        for (const auto &e : saved) {
-            if (e.second.first)
-                setenv(e.first, e.second.second.c_str(), 1);
-            else
-                unsetenv(e.first);
-        }
-    }
-    EnvSetting(const EnvSetting &) = delete;
-    EnvSetting &operator=(const EnvSetting &) = delete;
 };
 
 std::vector<int64_t> parse_list(const char *s) {

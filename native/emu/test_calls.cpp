@@ -76,6 +76,13 @@ void run(void *stream, const char *sname) {
     std::vector<float> v_host(static_cast<size_t>(s), 0.5f), c_host(size_t(300 * s), 0.01f);
     check_ok(sas::internal::to_device(C, v.p, v_host.data(), v_host.size() * 4), "upload v");
     check_ok(sas::internal::to_device(C, co.p, c_host.data(), c_host.size() * 4), "upload coeffs");
+    // The fused step on the packed support, for n rows of xs.
+    auto fused = [&](int64_t rows) {
+        return [&, rows] {
+            return sas_steer_fused(C, stream, B, xs.p, d, rows, d, B, pe.p, pb.p, pt.p, pd.p, s, SAS_ACT_JUMPRELU,
+                                   v.as<float>(), 4.0f, nullptr);
+        };
+    };
     std::string tag;
     auto name = [&](const char *what) { return (tag = std::string(what) + " [" + sname + "]").c_str(); };
 
@@ -120,15 +127,9 @@ void run(void *stream, const char *sname) {
                                     pd.p);
         });
         // The decode step: one cooperative launch (coefficients, grid-wide barrier, update).
-        expect_calls(name("steer_fused n=1 s=64"), stream, 0, 1, [&] {
-            return sas_steer_fused(C, stream, B, xs.p, d, 1, d, B, pe.p, pb.p, pt.p, pd.p, s, SAS_ACT_JUMPRELU,
-                                   v.as<float>(), 4.0f, nullptr);
-        });
+        expect_calls(name("steer_fused n=1 s=64"), stream, 0, 1, fused(1));
         // A big batch: two plain launches, no grid-wide barrier.
-        expect_calls(name("steer_fused n=300 s=64"), stream, 2, 0, [&] {
-            return sas_steer_fused(C, stream, B, xs.p, d, 300, d, B, pe.p, pb.p, pt.p, pd.p, s, SAS_ACT_JUMPRELU,
-                                   v.as<float>(), 4.0f, nullptr);
-        });
+        expect_calls(name("steer_fused n=300 s=64"), stream, 2, 0, fused(300));
     }
     {
         const Variants on{&sas::variants::kSplitkOne};
@@ -159,14 +160,8 @@ void run(void *stream, const char *sname) {
     }
     {
         const Variants on{&sas::variants::kSteerOne};
-        expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_STEER_ONE (one plain launch)"), stream, 1, 0, [&] {
-            return sas_steer_fused(C, stream, B, xs.p, d, 1, d, B, pe.p, pb.p, pt.p, pd.p, s, SAS_ACT_JUMPRELU,
-                                   v.as<float>(), 4.0f, nullptr);
-        });
-        expect_calls(name("steer_fused n=8 s=64, SAS_CUDA_STEER_ONE"), stream, 1, 0, [&] {
-            return sas_steer_fused(C, stream, B, xs.p, d, 8, d, B, pe.p, pb.p, pt.p, pd.p, s, SAS_ACT_JUMPRELU,
-                                   v.as<float>(), 4.0f, nullptr);
-        });
+        expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_STEER_ONE (one plain launch)"), stream, 1, 0, fused(1));
+        expect_calls(name("steer_fused n=8 s=64, SAS_CUDA_STEER_ONE"), stream, 1, 0, fused(8));
     }
 }
 

@@ -17,6 +17,7 @@
 #include "common.h"
 #include "internal.h"
 #include "sas_kernels.h"
+#include "scoped_env.h"
 #include "variants.h"
 
 namespace t {
@@ -175,26 +176,14 @@ class Variants {
   public:
     explicit Variants(std::initializer_list<const sas::variants::Variant *> on = {}) {
         for (const sas::variants::Variant *v : sas::variants::kAll) {
-            const char *old = std::getenv(v->env);
-            saved_.push_back({v->env, old ? std::make_pair(true, std::string(old)) : std::make_pair(false, std::string())});
             bool listed = false;
             for (const sas::variants::Variant *o : on) listed |= o == v;
-            setenv(v->env, listed ? "1" : "0", 1);
+            env_.set(v->env, listed ? "1" : "0");
         }
     }
-    ~Variants() {
-        for (const auto &e : saved_) {
-            if (e.second.first)
-                setenv(e.first, e.second.second.c_str(), 1);
-            else
-                unsetenv(e.first);
-        }
-    }
-    Variants(const Variants &) = delete;
-    Variants &operator=(const Variants &) = delete;
 
   private:
-    std::vector<std::pair<const char *, std::pair<bool, std::string>>> saved_;
+    sas_test::ScopedEnv env_;
 };
 
 }  // namespace t
