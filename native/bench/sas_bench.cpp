@@ -364,7 +364,9 @@ int main(int argc, char **argv) {
                 const double xbytes = double(n * d) * double(es);
                 std::fprintf(stderr, "d=%" PRId64 " m=%" PRId64 " n=%" PRId64 "...\n", d, m, n);
 
-                if (want("encode") || want("fused")) {
+                // f: the JumpReLU codes of x, which the fused rows' dense baseline and the top-k rows use
+                // (top-k runs on real codes, mostly exact zeros: alone it would see uninitialised memory).
+                if (want("encode") || want("fused") || want("topk")) {
                     auto enc = [&] {
                         ok(sas_encode_dense(dev, nullptr, dt, x.p, d, n, d, dt, We.p, be.p, th.p, m, SAS_ACT_JUMPRELU,
                                             0, f.as<float>(), m),
@@ -389,7 +391,7 @@ int main(int argc, char **argv) {
                             }
                         }
                     } else {
-                        enc();  // f for the fused rows' dense baseline
+                        enc();  // f for the fused rows' dense baseline and the top-k rows
                     }
                 }
                 if (want("sparse")) {
