@@ -73,8 +73,8 @@ if [[ -x "$BENCH" ]]; then
   run ctest 120 "$TORCH_RESERVE" "$OUT/ctest.txt" ctest --test-dir "$BUILD" --output-on-failure -V
   ctest_rc=$LAST_RC contract_rc=-1
   # 2a. The C API on PyTorch's CUDA tensors and a torch pool stream, as the Java binding uses it (Java
-  # itself cannot run here): each kernel against the torch composite, stream order, the opt-in variants,
-  # error statuses, no memory growth over 1000 steps.
+  # itself cannot run here): each kernel against the torch composite with every variant off and on, stream
+  # order, error statuses, no memory growth over 1000 steps.
   if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     run torch-contract 90 "$TORCH_RESERVE" "$OUT/torch-contract.txt" \
       "$PY" native/tests/torch_contract.py --lib "$BUILD/lib/libsas_kernels.so" --device cuda
