@@ -204,6 +204,7 @@ constexpr int kOneMaxF = 32;                    // features per group, at most
 constexpr int64_t kOneMaxS = 16 * kOneMaxF;     // the support it takes, at most (G <= 16)
 constexpr int kOneMaxG = int(kOneMaxS / kOneMaxF);
 constexpr int kOneChunk = 8;                    // features whose loads are in flight together
+constexpr int64_t kOneMaxRows = 64;             // the rows it takes, at most
 struct OneArgs {
     int F, G;          // features per group, groups per row
     float *delta;      // [n, G, d] partial updates
@@ -457,36 +458,40 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
                        const float *v_S, float lambda, const uint8_t *row_mask) {
     if (n == 0 || s == 0) return SAS_OK;
     cudaStream_t st = as_stream(stream);
-    Scratch coef(st);
-    SAS_TRY(coef.alloc(size_t(n * s) * sizeof(float), "sas_steer_fused"));
+    Scratch coef(st);  // the other paths' coefficient workspace, allocated below the one-launch path
     return with_dtype(dt, [&](auto tag) -> sas_status {
         using T = typename decltype(tag)::T;
         constexpr int V = vec_of<T>();
         const int64_t es = int64_t(sizeof(T));
         SteerArgs a{x,      ldx,    n,      d,        s, Wenc_S, benc_S, thr_S, Wdec_S, act == SAS_ACT_JUMPRELU ? 1 : 0,
-                    v_S,    lambda, row_mask, coef.as<float>(),
+                    v_S,    lambda, row_mask, nullptr,
                     d % V == 0 && (ldx * es) % 16 == 0 && aligned16(x) && aligned16(Wenc_S),
                     d % V == 0 && aligned16(Wdec_S)};
         const int64_t cbs = (d + cols_of<T>() - 1) / cols_of<T>();
         const int64_t work = std::max(n * s, n * cbs);
         // Variant SAS_CUDA_STEER_ONE: one plain launch for small steps (see steer_one_kernel).
-        if (s <= kOneMaxS && n <= 64 && size_t(n * 16 * d) * sizeof(float) <= kStreamBufferMax &&
+        if (s <= kOneMaxS && n <= kOneMaxRows && size_t(n * 16 * d) * sizeof(float) + 8192 <= kStreamBufferMax &&
             variant_on(variants::kSteerOne)) {
             OneArgs o{};
             one_groups(s, &o.F, &o.G);
             if (o.G > 1) {
-                void *delta = nullptr, *nz = nullptr, *arrived = nullptr;  // n <= 64: small, stream buffers
-                SAS_TRY(stream_buffer(st, 1, size_t(n * o.G * d) * sizeof(float), &delta, "sas_steer_fused"));
-                SAS_TRY(stream_buffer(st, 2, size_t(n * o.G) * sizeof(uint32_t), &nz, "sas_steer_fused"));
-                // Slot 3 holds only these counters, zeroed when allocated and left at zero by every call.
-                SAS_TRY(stream_buffer(st, 3, size_t(n) * sizeof(uint32_t), &arrived, "sas_steer_fused", true));
-                o.delta = static_cast<float *>(delta);
-                o.nz = static_cast<uint32_t *>(nz);
-                o.arrived = static_cast<uint32_t *>(arrived);
+                // One stream buffer (slot 3, one lookup per call: the host's time is part of a decode step's
+                // latency): 64 arrival counters at offset 0, which only ever hold counters (zeroed when the
+                // buffer is allocated, left at zero by every call), then the flags, then the partials.
+                const size_t nz_off = kOneMaxRows * sizeof(uint32_t);
+                const size_t delta_off = (nz_off + size_t(n * o.G) * sizeof(uint32_t) + 15) / 16 * 16;
+                void *buf = nullptr;
+                SAS_TRY(stream_buffer(st, 3, delta_off + size_t(n * o.G * d) * sizeof(float), &buf, "sas_steer_fused",
+                                      true));
+                o.arrived = static_cast<uint32_t *>(buf);
+                o.nz = reinterpret_cast<uint32_t *>(static_cast<char *>(buf) + nz_off);
+                o.delta = reinterpret_cast<float *>(static_cast<char *>(buf) + delta_off);
             }
             steer_one_kernel<T><<<dim3(unsigned(o.G), unsigned(n)), kThreads, 0, st>>>(a, o);
             return check_launch("steer_one_kernel");
         }
+        SAS_TRY(coef.alloc(size_t(n * s) * sizeof(float), "sas_steer_fused"));
+        a.coef = coef.as<float>();
         // One cooperative launch while the work is a few waves of blocks (decode steps and small batches);
         // two plain launches for big batches, where a grid-wide barrier would idle the GPU.
         const int coop = coop_blocks<T>();
