@@ -69,6 +69,9 @@ void run(void *stream, const char *sname) {
     std::vector<int64_t> S_host(static_cast<size_t>(s));
     for (int64_t j = 0; j < s; ++j) S_host[size_t(j)] = j * 311 % m;
     const Buf S = upload(C, S_host.data(), S_host.size() * 8);
+    std::vector<int64_t> idx8_host;  // inject's [8, s] indices: the support on every row
+    for (int r = 0; r < 8; ++r) idx8_host.insert(idx8_host.end(), S_host.begin(), S_host.end());
+    const Buf idx8 = upload(C, idx8_host.data(), idx8_host.size() * 8);
     Buf xs(C, size_t(300 * d) * 2), pe(C, size_t(s * d) * 2), pb(C, size_t(s) * 2), pt(C, size_t(s) * 2),
         pd(C, size_t(s * d) * 2), v(C, size_t(s) * 4), out(C, size_t(300) * size_t(m) * 4),
         ov(C, size_t(300) * 1024 * 4), oi(C, size_t(300) * 1024 * 8), oc(C, 300 * 4), co(C, size_t(300 * s) * 4);
@@ -120,7 +123,7 @@ void run(void *stream, const char *sname) {
             return sas_topk_abs(C, stream, B, be.p, m, 64, ov.as<float>(), oi.as<int64_t>());
         });
         expect_calls(name("inject n=8 nnz=64"), stream, 1, 0, [&] {
-            return sas_inject(C, stream, B, xs.p, d, 8, d, B, Wd.p, m, int32_t(s), S.as<int64_t>(), co.as<float>());
+            return sas_inject(C, stream, B, xs.p, d, 8, d, B, Wd.p, m, int32_t(s), idx8.as<int64_t>(), co.as<float>());
         });
         expect_calls(name("pack_support s=64"), stream, 1, 0, [&] {
             return sas_pack_support(C, stream, B, We.p, be.p, th.p, Wd.p, d, m, S.as<int64_t>(), s, pe.p, pb.p, pt.p,
