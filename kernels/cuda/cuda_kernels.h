@@ -44,6 +44,8 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
 sas_status decode_dense(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t n, int64_t d, const void *W_dec,
                         int64_t m, const float *c, int64_t ldc);
 sas_status copy(void *stream, void *dst, const void *src, size_t bytes);  // plain copy kernel (peak bandwidth)
+sas_status read_probe(void *stream, const void *src, size_t bytes, unsigned *sink);  // reads src once
+sas_status launch_probe(void *stream);  // one empty kernel
 sas_status malloc_device(void **p, size_t bytes);
 sas_status free_device(void *p);
 sas_status memcpy_h2d(void *dst, const void *src, size_t bytes);

@@ -141,6 +141,52 @@ sas_status copy(void *stream, void *dst, const void *src, size_t bytes) {
     return SAS_OK;
 }
 
+// The read probe: every byte of src read once (16-byte loads, four in flight per thread), folded into
+// one word so the loads cannot be dropped: *sink ^= XOR over i of byte[i] << 8 * (i % 4), i.e. the XOR
+// of src's little-endian 32-bit words, the same on the CPU (native/tests check it). The time of streaming a matrix once at a given size, single
+// and back to back, is the floor of any kernel that must read it (the encoder at n = 1 reads W_enc).
+__global__ void read_kernel(const uint4 *__restrict__ src, size_t n16, const unsigned char *__restrict__ tail,
+                            size_t tail_bytes, unsigned *sink) {
+    const size_t stride = size_t(gridDim.x) * blockDim.x;
+    size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
+    unsigned acc = 0;
+    for (; i + 3 * stride < n16; i += 4 * stride) {
+        const uint4 a = src[i], b = src[i + stride], c = src[i + 2 * stride], e = src[i + 3 * stride];
+        acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w ^ c.x ^ c.y ^ c.z ^ c.w ^ e.x ^ e.y ^ e.z ^ e.w;
+    }
+    for (; i < n16; i += stride) {
+        const uint4 a = src[i];
+        acc ^= a.x ^ a.y ^ a.z ^ a.w;
+    }
+    if (blockIdx.x == 0)
+        for (size_t t = threadIdx.x; t < tail_bytes; t += blockDim.x) acc ^= unsigned(tail[t]) << (8 * (t % 4));
+    for (int o = 16; o > 0; o >>= 1) acc ^= __shfl_xor_sync(0xffffffffu, acc, o);
+    if ((threadIdx.x & 31) == 0) atomicXor(sink, acc);
+}
+
+sas_status read_probe(void *stream, const void *src, size_t bytes, unsigned *sink) {
+    int sms = 132;
+    int dev = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    const size_t n16 = reinterpret_cast<uintptr_t>(src) % 16 == 0 ? bytes / 16 : 0;
+    read_kernel<<<unsigned(sms) * 4, 512, 0, as_stream(stream)>>>(static_cast<const uint4 *>(src), n16,
+                                                                   static_cast<const unsigned char *>(src) + n16 * 16,
+                                                                   bytes - n16 * 16, sink);
+    SAS_CUDA_LAUNCH_CHECK("read_kernel");
+    return SAS_OK;
+}
+
+// The launch probe: one empty block. Its single-call time from an idle stream (launch, run, event) is
+// the floor of any one-launch call, and back to back the launch rate.
+__global__ void empty_kernel() {}
+
+sas_status launch_probe(void *stream) {
+    empty_kernel<<<1, 32, 0, as_stream(stream)>>>();
+    SAS_CUDA_LAUNCH_CHECK("empty_kernel");
+    return SAS_OK;
+}
+
 sas_status malloc_device(void **p, size_t bytes) {
     cudaError_t err = cudaMalloc(p, bytes);
     if (err != cudaSuccess) {

@@ -1,5 +1,6 @@
 // The C API: validates every argument (the same rules for both devices), then routes to the CPU twin
 // or the CUDA kernel. Built without CUDA, device SAS_DEVICE_CUDA returns SAS_ERR_DEVICE.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -429,6 +430,43 @@ sas_status copy(sas_device dev, void *dst, const void *src, size_t bytes) {
     }
 #ifdef SAS_WITH_CUDA
     return cuda::copy(nullptr, dst, src, bytes);
+#else
+    return device_ready(dev);
+#endif
+}
+
+sas_status read_probe(sas_device dev, const void *src, size_t bytes, uint32_t *sink) {
+    if (dev == SAS_DEVICE_CPU) {
+        const size_t chunk = size_t(1) << 20;
+        const int64_t chunks = int64_t((bytes + chunk - 1) / chunk);
+        std::mutex mu;
+        parallel_for(chunks, int64_t(chunk), [&](int64_t a, int64_t b) {
+            uint64_t acc = 0;
+            const unsigned char *p = static_cast<const unsigned char *>(src);
+            const size_t end = std::min(bytes, size_t(b) * chunk);
+            size_t i = size_t(a) * chunk;  // a multiple of 8: words stay aligned to src
+            for (; i + 8 <= end; i += 8) {
+                uint64_t w;
+                std::memcpy(&w, p + i, 8);
+                acc ^= w;
+            }
+            for (; i < end; ++i) acc ^= uint64_t(p[i]) << (8 * (i % 4));
+            std::lock_guard<std::mutex> lock(mu);
+            *sink ^= uint32_t(acc) ^ uint32_t(acc >> 32);
+        });
+        return SAS_OK;
+    }
+#ifdef SAS_WITH_CUDA
+    return cuda::read_probe(nullptr, src, bytes, sink);
+#else
+    return device_ready(dev);
+#endif
+}
+
+sas_status launch_probe(sas_device dev) {
+    if (dev == SAS_DEVICE_CPU) return SAS_OK;
+#ifdef SAS_WITH_CUDA
+    return cuda::launch_probe(nullptr);
 #else
     return device_ready(dev);
 #endif

@@ -28,6 +28,13 @@ sas_status decode_dense(sas_device dev, void *stream, sas_dtype dt, void *x, int
 // A plain copy of `bytes` (multithreaded memcpy on CPU, a copy kernel on CUDA): the peak bandwidth probe.
 sas_status copy(sas_device dev, void *dst, const void *src, size_t bytes);
 
+// Reads `bytes` at src once and folds them into *sink (*sink ^= XOR over i of byte[i] << 8 * (i % 4); a
+// host word on the CPU, a device word on CUDA), so no read can be dropped: what streaming a matrix once costs at that size, the floor of a kernel
+// that must read it. sas_bench times it beside the encoder (which reads W_enc once).
+sas_status read_probe(sas_device dev, const void *src, size_t bytes, uint32_t *sink);
+// CUDA: one empty kernel on the legacy stream, the floor of any one-launch call. CPU: nothing to do.
+sas_status launch_probe(sas_device dev);
+
 // Wall-clock timing helpers: CPU uses steady_clock, CUDA uses events on the legacy stream.
 sas_status timer_start(sas_device dev);
 sas_status timer_stop(sas_device dev, double *ms);

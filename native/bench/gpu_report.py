@@ -45,13 +45,18 @@ def main():
                "own 1 GiB device copy (read + write counted) in the same process, so reads alone can pass 100%; "
                "torch = `addmm(b_enc, x, W_enc)` then `pre * (pre > thr)` (cuBLAS; it writes a bf16 output "
                "where sas writes f32).\n")
-    out.append("| d | m | n | sas | GB/s | % of copy | torch | torch / sas |")
-    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("`read` = sas_bench's read probe in the same process: W_enc read once and nothing else, the floor of an "
+               "encoder that must read it (`-` in runs made before sas_bench had the probe).\n")
+    reads = {(r["d"], r["m"]): float(r["time_ms"]) for r in ours if r["kernel"] == "read_probe"}
+    out.append("| d | m | n | sas | GB/s | % of copy | read | read / sas | torch | torch / sas |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted((r for r in ours if r["kernel"] == "encode_dense"), key=key):
         t = tms("encode_dense", r, sk="0")
         ratio = f"{t / float(r['time_ms']):.2f}x" if t else "-"
+        rd = reads.get((r["d"], r["m"]))
+        eff = f"{100 * rd / float(r['time_ms']):.0f}%" if rd else "-"
         out.append(f"| {r['d']} | {r['m']} | {r['n']} | {us(r['time_ms'])} | {float(r['gbps']):.0f} | "
-                   f"{float(r['pct_peak']):.0f}% | {us(t) if t else '-'} | {ratio} |")
+                   f"{float(r['pct_peak']):.0f}% | {us(rd) if rd else '-'} | {eff} | {us(t) if t else '-'} | {ratio} |")
 
     out.append("\n### Top-k (per row of an [n, m] f32 matrix; `abs` = the k largest |v| of one vector)\n")
     out.append("The rows are each run's JumpReLU codes (mostly zeros, so many ties); torch = `torch.topk(f, k, dim=1)` "

@@ -1,7 +1,10 @@
 // sas_bench: llm.c-style microbenchmark of the SparseSteer kernels. For every kernel and variant:
 // warm-up, repeated runs, the median time, effective GB/s (bytes that must move at least once / time)
 // and % of the peak bandwidth measured by a plain copy on the same device; the fused steering step
-// side by side with the dense baseline (encode all m + dense coefficients + decode all m).
+// side by side with the dense baseline (encode all m + dense coefficients + decode all m). Two probe rows
+// give the floors in the same process: `read_probe` (W_enc read once, nothing else: the least an encoder
+// that must read it can take at that size) and, on CUDA, `launch_probe` (one empty kernel: the least any
+// one-launch call takes, single and back to back).
 //
 //   sas_bench [--device cpu|cuda] [--full] [--dtype f32|bf16|f16] [--d 2304,3584] [--m 16384,65536]
 //             [--n 1,8,64] [--s 8,64,256] [--kernels encode,sparse,topk,subset,inject,pack,fused]
@@ -330,6 +333,16 @@ int main(int argc, char **argv) {
 
     std::vector<Row> rows;
     const float lambda = 4.0f;
+    DevMem sink(dev, 4);
+    // The floors the targets are judged against, measured in the same process: on CUDA one empty launch
+    // (what any one-launch call costs at least, single and back to back), and below, per (d, m), one read
+    // of W_enc (what the encoder, which must read W_enc once, costs at least at that size).
+    if (dev == SAS_DEVICE_CUDA && (want("encode") || want("fused"))) {
+        auto launch = [&] { ok(sas::internal::launch_probe(dev), "launch_probe"); };
+        const double ms = time_ms(o, launch);
+        rows.push_back({"launch_probe", "empty kernel", 0, 0, 0, 0, ms, 0});
+        rows.back().b2b_ms = time_b2b_ms(o, ms, launch);
+    }
     for (int64_t d : o.d) {
         for (int64_t m : o.m) {
             // The SAE (Gemma Scope layout) and a steering vector's support.
@@ -353,6 +366,12 @@ int main(int argc, char **argv) {
             ok(sas::internal::to_device(dev, vS.p, vS_host.data(), vS_host.size() * 4), "upload");
             ok(sas::internal::to_device(dev, vdense.p, v_host.data(), size_t(m) * 4), "upload");
 
+            if (want("encode")) {
+                auto read = [&] { ok(sas::internal::read_probe(dev, We.p, size_t(d * m) * es, sink.as<uint32_t>()), "read_probe"); };
+                const double ms = time_ms(o, read);
+                rows.push_back({"read_probe", "W_enc once", d, m, 0, 0, ms, double(d * m) * double(es)});
+                rows.back().b2b_ms = time_b2b_ms(o, ms, read);
+            }
             for (int64_t n : o.n) {
                 DevMem x(dev, size_t(n * d) * es), x2(dev, size_t(n * d) * es), f(dev, size_t(n * m) * 4),
                     c(dev, size_t(n * m) * 4);

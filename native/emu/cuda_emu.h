@@ -197,6 +197,11 @@ inline unsigned atomicAdd(unsigned *p, unsigned v) {  // one host thread: a read
     *p = old + v;
     return old;
 }
+inline unsigned atomicXor(unsigned *p, unsigned v) {
+    const unsigned old = *p;
+    *p = old ^ v;
+    return old;
+}
 inline size_t __cvta_generic_to_shared(const void *p) { return reinterpret_cast<size_t>(p); }
 
 // ---- the runtime API subset the library calls ------------------------------------------------------------
