@@ -27,7 +27,7 @@ import org.sparsesteer.kernels.SparseCode;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(1)
+@Fork(value = 1, jvmArgsAppend = "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0")
 public class EncodeBench {
     private final Scalar zero = new Scalar(0f);
 

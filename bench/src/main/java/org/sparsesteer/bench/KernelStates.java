@@ -17,6 +17,10 @@ import org.sparsesteer.kernels.SasKernels;
  * JMH states shared by the kernel benchmarks: a synthetic Gemma-Scope-like JumpReLU SAE (f32, CPU), a batch of
  * activations and a steering vector's support. Every tensor is created once per trial (x is restored from a copy
  * before each iteration, since the steering and injection benchmarks update it in place).
+ *
+ * <p>The kernel benchmarks fork with {@code -Dorg.bytedeco.javacpp.maxPhysicalBytes=0}, as {@code bin/sas} runs
+ * and the README advises library users: without it JavaCPP reads the process's memory size from /proc for every
+ * native object it creates (about 1 us each), which would swamp the small calls on both sides.
  */
 public final class KernelStates {
     private KernelStates() {}

@@ -37,7 +37,7 @@ import org.sparsesteer.kernels.SasKernels;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(1)
+@Fork(value = 1, jvmArgsAppend = "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0")
 public class SteerBench {
     private final Scalar zero = new Scalar(0f);
     private final Scalar lambda = new Scalar(LAMBDA);

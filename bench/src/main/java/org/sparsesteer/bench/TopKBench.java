@@ -24,7 +24,7 @@ import org.sparsesteer.kernels.SasKernels;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(1)
+@Fork(value = 1, jvmArgsAppend = "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0")
 public class TopKBench {
     @Benchmark
     public void rowsKernel(Scores scores, Support k, Blackhole bh) {

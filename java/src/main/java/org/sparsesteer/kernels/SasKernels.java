@@ -9,8 +9,12 @@ import static org.sparsesteer.kernels.SasKernelsLib.SAS_OK;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.IntFunction;
+import java.util.function.Supplier;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -113,7 +117,7 @@ public final class SasKernels {
     public static Tensor encodeDense(Tensor x, Tensor W_enc, Tensor b_enc, Tensor threshold, Activation act, int k) {
         try (Call c = new Call()) {
             Encode e = checkEncode(c, x, W_enc, b_enc, threshold, act, k);
-            Tensor out = c.result(empty(x, ScalarType.Float, e.rows.n, e.m));
+            Tensor out = c.result(empty(x, e.dev, ScalarType.Float, e.rows.n, e.m));
             if (e.rows.n > 0) {
                 check("sas_encode_dense", SasKernelsLib.sas_encode_dense(e.dev.code, c.stream(e.dev), e.dtype,
                         x.data_ptr(), e.rows.ld, e.rows.n, e.rows.cols, e.dtype, W_enc.data_ptr(), b_enc.data_ptr(),
@@ -146,9 +150,9 @@ public final class SasKernels {
             long n = e.rows.n;
             int width = maxNnz;
             while (true) {
-                Tensor indices = empty(x, ScalarType.Long, n, width);
-                Tensor values = empty(x, ScalarType.Float, n, width);
-                Tensor counts = empty(x, ScalarType.Int, n);
+                Tensor indices = empty(x, e.dev, ScalarType.Long, n, width);
+                Tensor values = empty(x, e.dev, ScalarType.Float, n, width);
+                Tensor counts = empty(x, e.dev, ScalarType.Int, n);
                 if (n == 0) {
                     return c.done(new SparseCode(c.result(indices), c.result(values), c.result(counts)));
                 }
@@ -189,7 +193,7 @@ public final class SasKernels {
             }
             Encode e = checkEncode(c, x, W_enc, b_enc, threshold, act, 0);
             long s = checkIndexVector(S, "S", e.m, e.dev);
-            Tensor out = c.result(empty(x, ScalarType.Float, e.rows.n, s));
+            Tensor out = c.result(empty(x, e.dev, ScalarType.Float, e.rows.n, s));
             if (e.rows.n > 0) {
                 check("sas_encode_subset", SasKernelsLib.sas_encode_subset(e.dev.code, c.stream(e.dev), e.dtype,
                         x.data_ptr(), e.rows.ld, e.rows.n, e.rows.cols, e.dtype, W_enc.data_ptr(), b_enc.data_ptr(),
@@ -216,8 +220,8 @@ public final class SasKernels {
             long m = rows.cols;
             checkWidth("x", "m", m, MAX_M);
             checkK(k, m, "k");
-            Tensor values = c.result(empty(x, ScalarType.Float, rows.n, k));
-            Tensor indices = c.result(empty(x, ScalarType.Long, rows.n, k));
+            Tensor values = c.result(empty(x, dev, ScalarType.Float, rows.n, k));
+            Tensor indices = c.result(empty(x, dev, ScalarType.Long, rows.n, k));
             if (rows.n > 0) {
                 check("sas_topk_rows", SasKernelsLib.sas_topk_rows(dev.code, c.stream(dev), dtype, x.data_ptr(),
                         rows.ld, rows.n, m, k, new FloatPointer(values.data_ptr()),
@@ -238,8 +242,8 @@ public final class SasKernels {
             Dev dev = device(v, "v");
             checkWidth("v", "m", m, MAX_M);
             checkK(k, m, "k");
-            Tensor values = c.result(empty(v, ScalarType.Float, k));
-            Tensor indices = c.result(empty(v, ScalarType.Long, k));
+            Tensor values = c.result(empty(v, dev, ScalarType.Float, k));
+            Tensor indices = c.result(empty(v, dev, ScalarType.Long, k));
             check("sas_topk_abs", SasKernelsLib.sas_topk_abs(dev.code, c.stream(dev), dtype, v.data_ptr(), m, k,
                     new FloatPointer(values.data_ptr()), new LongPointer(indices.data_ptr())));
             return c.done(new TopK(values, indices));
@@ -329,10 +333,10 @@ public final class SasKernels {
             long s = checkIndexVector(S, "S", m, dev);
 
             ScalarType wt = W_enc.scalar_type().intern();
-            Tensor wencS = c.result(empty(W_enc, wt, s, d));
-            Tensor bencS = c.result(empty(W_enc, wt, s));
-            Tensor thrS = threshold == null ? null : c.result(empty(W_enc, wt, s));
-            Tensor wdecS = c.result(empty(W_enc, wt, s, d));
+            Tensor wencS = c.result(empty(W_enc, dev, wt, s, d));
+            Tensor bencS = c.result(empty(W_enc, dev, wt, s));
+            Tensor thrS = threshold == null ? null : c.result(empty(W_enc, dev, wt, s));
+            Tensor wdecS = c.result(empty(W_enc, dev, wt, s, d));
             Tensor sCopy = c.result(S.clone());
             check("sas_pack_support", SasKernelsLib.sas_pack_support(dev.code, c.stream(dev), dtype,
                     W_enc.data_ptr(), b_enc.data_ptr(), threshold == null ? null : threshold.data_ptr(),
@@ -739,12 +743,50 @@ public final class SasKernels {
         }
     }
 
-    private static Tensor empty(Tensor like, ScalarType dtype, long... sizes) {
-        try (TensorOptions base = like.options();
-                ScalarTypeOptional st = new ScalarTypeOptional(dtype);
-                TensorOptions opts = base.dtype(st);
-                MemoryFormatOptional mf = new MemoryFormatOptional()) {
-            return torch.empty(sizes, opts, mf);
+    /** A new uninitialised tensor of the given sizes and dtype on dev (the device of {@code like}). */
+    private static Tensor empty(Tensor like, Dev dev, ScalarType dtype, long... sizes) {
+        return torch.empty(sizes, options(like, dev, dtype), NO_MEMORY_FORMAT);
+    }
+
+    /*
+     * The TensorOptions of new tensors, made once per (device, dtype). Why cache: JavaCPP checks the process's
+     * physical memory (a read of /proc) each time it registers a native object, about 1 us per object unless the
+     * application sets org.bytedeco.javacpp.maxPhysicalBytes=0 (bin/sas does), and a fresh options object costs
+     * four of them; per output tensor that was most of a small call's time. The cached objects are made in a
+     * PointerScope of their own and detached from it, so a caller's scope open at that moment cannot free them;
+     * they are immutable values that libtorch copies, so threads share them.
+     */
+    private static final Map<Integer, TensorOptions> OPTIONS = new ConcurrentHashMap<>();
+    private static final MemoryFormatOptional NO_MEMORY_FORMAT = detached(MemoryFormatOptional::new);
+
+    private static TensorOptions options(Tensor like, Dev dev, ScalarType dtype) {
+        int key = ((dev.cuda() ? dev.index() + 1 : 0) << 8) | dtype.value;
+        TensorOptions o = OPTIONS.get(key);
+        return o != null ? o : OPTIONS.computeIfAbsent(key, unused -> detached(() -> {
+            ScalarTypeOptional st = new ScalarTypeOptional(dtype);
+            return like.options().dtype(st);
+        }));
+    }
+
+    /** Tests only: the cached options. */
+    static Collection<TensorOptions> cachedOptionsForTest() {
+        return List.copyOf(OPTIONS.values());
+    }
+
+    /** Tests only: frees the cached options and empties the cache (no call may be running). */
+    static void clearOptionsCacheForTest() {
+        for (TensorOptions o : OPTIONS.values()) {
+            o.releaseReference();
+        }
+        OPTIONS.clear();
+    }
+
+    private static <P extends Pointer> P detached(Supplier<P> make) {
+        try (PointerScope own = new PointerScope()) {
+            P p = make.get();
+            p.retainReference(); // detach releases the reference attach took: keep one, held by the cache
+            own.detach(p);
+            return p;
         }
     }
 

@@ -21,12 +21,14 @@ import static org.sparsesteer.kernels.TorchTestUtil.toFloats;
 import static org.sparsesteer.kernels.TorchTestUtil.toInts;
 import static org.sparsesteer.kernels.TorchTestUtil.toLongs;
 
+import java.util.Collection;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.T_TensorTensor_T;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.AfterEach;
@@ -75,6 +77,32 @@ class SasKernelsTest {
                     nonzero += v != 0 ? 1 : 0;
                 }
                 assertTrue(nonzero <= k, "TopK row has " + nonzero + " > k active features");
+            }
+        }
+    }
+
+    /**
+     * SasKernels caches the TensorOptions of new tensors; an entry made while the caller has a PointerScope open
+     * must outlive that scope (made in a scope of its own, detached, one reference kept). Were it freed with the
+     * caller's scope, later calls would build tensors from freed memory.
+     */
+    @Test
+    void cachedTensorOptionsOutliveTheCallersScope() {
+        SasKernels.clearOptionsCacheForTest();
+        try (PointerScope caller = new PointerScope()) {
+            SasKernels.topkRows(x, 3); // makes the (cpu, float32) and (cpu, int64) entries inside `caller`
+        }
+        Collection<TensorOptions> cached = SasKernels.cachedOptionsForTest();
+        assertEquals(2, cached.size());
+        for (TensorOptions o : cached) {
+            assertFalse(o.isNull(), "a cached TensorOptions was freed");
+            assertTrue(o.referenceCount() >= 1, "a cached TensorOptions holds no reference: " + o.referenceCount());
+        }
+        for (int i = 0; i < 3; i++) {
+            try (TopK top = SasKernels.topkRows(x, 3)) {
+                T_TensorTensor_T ref = x.topk(3, 1, true, true);
+                assertArrayEquals(toFloats(ref.get0()), toFloats(top.values()), "top-k values after the scope closed");
+                assertEquals(ScalarType.Long, top.indices().scalar_type().intern());
             }
         }
     }
