@@ -1,8 +1,9 @@
-// CPU twin of top-k selection: one pass per row with a rising bar (most entries are rejected by one
-// compare), a buffer pruned by nth_element, then a sort of the k survivors by (value desc, index asc). Long rows with few
-// of them are split into chunks whose top-k are merged: exact, because the global top-k lies in the
-// union of the chunks' top-k under the same total order.
+// CPU twin of top-k selection: one pass per row with a rising bar (most entries are rejected 8 at a
+// time by one vector compare), a buffer pruned by nth_element, then a sort of the k survivors by
+// (value desc, index asc). Long rows with few of them are split into chunks whose top-k are merged:
+// exact, because the global top-k lies in the union of the chunks' top-k under the same total order.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "cpu_kernels.h"
@@ -11,27 +12,83 @@
 namespace sas {
 namespace cpu {
 
-void topk_select_f32(const float *vals, int64_t len, int64_t base, int32_t k, bool by_abs, std::vector<Cand> &out) {
-    // Scan in index order keeping candidates in a buffer; when it holds 2k (at least k + 1024), keep
-    // its best k (nth_element) and raise the bar to the k-th key. Entries are visited in ascending index,
-    // so once the buffer has been cut, an entry equal to the bar is never better than a kept one.
-    const size_t kk = size_t(k);
-    const size_t cap = std::max<size_t>(2 * kk, kk + 1024);
-    std::vector<Cand> buf;
-    buf.reserve(std::min<size_t>(cap + 1, size_t(len)));
+namespace {
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SAS_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define SAS_CLONES
+#endif
+
+// The v8 helpers are always inlined, so the ABI note about passing AVX vectors does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+// GCC vector extension: 8 lanes (one AVX register in the x86-64-v3 clone, two SSE registers otherwise).
+typedef uint32_t v8u __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+// Whether any of the 8 floats at p has a key above `bar`: order_key / abs_key lane by lane, exactly as the
+// scalar loop computes them (-0 as +0, NaN above +inf), so skipping a block where this is false rejects
+// exactly what the scalar loop would.
+template <bool ABS> __attribute__((always_inline)) inline bool any_above8(const float *p, uint32_t bar) {
+    v8u u;
+    std::memcpy(&u, p, sizeof u);
+    v8u key;
+    if (ABS) {
+        key = u & 0x7fffffffu;
+    } else {
+        const v8u zero = (v8u)((u & 0x7fffffffu) == 0);  // all ones where v is +-0
+        u &= ~zero;
+        const v8u neg = (v8u)((v8i)u >> 31);  // all ones where the sign is set
+        key = u ^ (neg | 0x80000000u);         // ~u if negative, u | 0x80000000 otherwise
+    }
+    const v8i above = key > (v8u{} + bar);
+    uint64_t w[4];
+    std::memcpy(w, &above, sizeof w);
+    return (w[0] | w[1] | w[2] | w[3]) != 0;
+}
+
+template <bool ABS>
+__attribute__((always_inline)) inline void select_scan(const float *vals, int64_t len, int64_t base, size_t kk,
+                                                       size_t cap, std::vector<Cand> &buf) {
     bool cut = false;
     uint32_t bar = 0;
-    for (int64_t j = 0; j < len; ++j) {
-        const uint32_t key = by_abs ? abs_key(vals[j]) : order_key(vals[j]);
-        if (cut && key <= bar) continue;
-        buf.push_back(Cand{key, base + j});
-        if (buf.size() >= cap) {
-            std::nth_element(buf.begin(), buf.begin() + (kk - 1), buf.end(), cand_better);
-            buf.resize(kk);
-            bar = buf[kk - 1].key;
-            cut = true;
+    for (int64_t j = 0; j < len;) {
+        // Once the bar has risen, nearly every block of 8 is rejected whole: one vector compare, no branch
+        // per entry (m = 16k, k = 64: about 2 of 3 of the time went to the per-entry loop).
+        if (cut && j + 8 <= len && !any_above8<ABS>(vals + j, bar)) {
+            j += 8;
+            continue;
         }
+        const uint32_t key = ABS ? abs_key(vals[j]) : order_key(vals[j]);
+        if (!(cut && key <= bar)) {
+            buf.push_back(Cand{key, base + j});
+            if (buf.size() >= cap) {
+                std::nth_element(buf.begin(), buf.begin() + (kk - 1), buf.end(), cand_better);
+                buf.resize(kk);
+                bar = buf[kk - 1].key;
+                cut = true;
+            }
+        }
+        ++j;
     }
+}
+
+}  // namespace
+
+SAS_CLONES void topk_select_f32(const float *vals, int64_t len, int64_t base, int32_t k, bool by_abs,
+                                std::vector<Cand> &out) {
+    // Scan in index order keeping candidates in a buffer; when it holds 2k (at least k + 64), keep its
+    // best k (nth_element) and raise the bar to the k-th key. A small buffer raises the bar early, after
+    // which the 8-wide compare rejects most of a long row (k + 1024 before: 2x slower at m = 16k, k = 64). Entries are visited in ascending index,
+    // so once the buffer has been cut, an entry equal to the bar is never better than a kept one.
+    const size_t kk = size_t(k);
+    const size_t cap = std::max<size_t>(2 * kk, kk + 64);
+    std::vector<Cand> buf;
+    buf.reserve(std::min<size_t>(cap + 1, size_t(len)));
+    if (by_abs)
+        select_scan<true>(vals, len, base, kk, cap, buf);
+    else
+        select_scan<false>(vals, len, base, kk, cap, buf);
     if (buf.size() > kk) {
         std::nth_element(buf.begin(), buf.begin() + (kk - 1), buf.end(), cand_better);
         buf.resize(kk);
