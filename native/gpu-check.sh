@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One bounded GPU session: build with CUDA, run the native tests (CUDA vs the CPU twins) and the C API
 # against PyTorch on torch's own CUDA tensors and streams (torch_contract.py), time each opt-in CUDA
-# variant beside its default (sas_bench --ab), then the kernels' grid (sas_bench --full) and the PyTorch
-# composites doing the same jobs (torch_baseline.py).
+# variant beside its default (sas_bench --ab), compute-sanitizer's memcheck on the tests, then the kernels'
+# grid (sas_bench --full), f16/f32, Nsight Compute, racecheck and synccheck on the tests, the PyTorch
+# composites doing the same jobs (torch_baseline.py), and three reports (ab, targets, gpu).
 #
 #   bash native/gpu-check.sh          # from the repository root; results under $OUT (default ./gpu-out)
 #
@@ -125,6 +126,12 @@ if [[ -x "$BENCH" ]]; then
   else
     note "memcheck: skipped (no compute-sanitizer)"
   fi
+  # 4a. racecheck (shared-memory hazards between threads without a barrier between them) and synccheck
+  # (barriers some threads of a block or warp never reach) over the kernels' tests: the emulation
+  # (native/emu) switches threads only at sync points, so these are the races it cannot show. The tests
+  # run each opt-in variant off and on. After the grid, so a slow sanitizer costs the grid nothing.
+  SANITIZE_LATER=0
+  command -v compute-sanitizer >/dev/null && SANITIZE_LATER=1
   if [[ $WITH_FULL == 0 ]]; then
     note "bench-full, dtypes, ncu: skipped (GPU_CHECK_FULL=0)"
   else
@@ -158,6 +165,24 @@ if [[ -x "$BENCH" ]]; then
     else
       note "ncu: skipped (not installed)"
     fi
+  fi
+  if ((SANITIZE_LATER)); then
+    for tool in racecheck synccheck; do
+      run "$tool" 60 "$TORCH_RESERVE" "$OUT/$tool.txt" bash -c '
+        rc=0
+        for t in "$0"/native/tests/test_{steer,topk,encode,shared}; do
+          [[ -x $t ]] || continue
+          echo "== $t"
+          log="$1/$2-$(basename "$t").txt"
+          if ! compute-sanitizer --tool "$2" --error-exitcode 99 --print-limit 20 "$t" >"$log" 2>&1; then
+            rc=1; echo "FAILED: $t"
+          fi
+          grep -E "ERROR SUMMARY|RACECHECK SUMMARY|^FAILED|passed|failed" "$log" | tail -4
+        done
+        exit $rc' "$BUILD" "$OUT" "$tool"
+    done
+  else
+    note "racecheck, synccheck: skipped (no compute-sanitizer)"
   fi
 else
   note "build failed: no $BENCH (see build.txt); ctest and sas_bench skipped"

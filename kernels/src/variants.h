@@ -1,7 +1,8 @@
 // The CUDA kernel variants: a second way to run one kernel, same results (same selection, same formula),
 // chosen per process by an environment variable: "1" takes the variant, "0" the kernel it would replace,
 // anything else (or unset) the default written here. Read on every call, so tests and benchmarks can
-// switch per case; host code only (the CUDA files, the emulation, the native tests and sas_bench read it).
+// switch per case; host code only (the CUDA files, dispatch.cpp's sas_build_info, the emulation, the native
+// tests and sas_bench read it).
 //
 // A variant written without a GPU to run it on ships with on_by_default = false; once a GPU run has
 // checked it (ctest, torch_contract.py) and timed it beside the default (sas_bench --ab, ab_report.py),

@@ -36,8 +36,9 @@ import org.sparsesteer.steer.SteeringVector;
 
 /**
  * What steering costs per decode step (batch 1, Gemma-2-2B shapes with random weights, a JumpReLU SAE
- * of width 16384 at blocks.12.hook_resid_post, |supp v| = 64): unsteered, the fused sparse-support
- * kernel, and a dense SAE hook (full encode + decode over all features), side by side in one run.
+ * of width 16384 at the middle layer's hook_resid_post, blocks.13 of 26, |supp v| = 64): unsteered,
+ * the fused sparse-support kernel, and a dense SAE hook (full encode + decode over all features), side
+ * by side in one run.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
