@@ -361,7 +361,7 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
                 const char *what) {
     if (n == 0) return SAS_OK;
     const bool small = n <= 16;
-    const bool tc = small && gemv_tc_usable<TA, TW>(n, W, N);               // variant, see gemv_tc.cuh
+    const bool tc = small && gemv_tc_usable<TA, TW>(n, A, lda, W, N);               // variant, see gemv_tc.cuh
     const bool tcg = !small && gemm_tc_usable<TA, TW>(n, A, lda, K, W, N);  // variant, see gemm_tc.cuh
     const int64_t gemv_cols =
         tc ? kTcCols : 32 * (small ? gemv_cpt<TW>(int(n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : n <= 8 ? 8 : 16)) : 4);
@@ -370,7 +370,7 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
     const int64_t row_blocks = small ? 1 : std::min<int64_t>((n + tile_m - 1) / tile_m, 65535);
     const int64_t base = col_blocks * row_blocks;
     const int64_t target = int64_t(sm_count()) * (small ? 8 : 4);
-    const int64_t kunit = small ? kGemvKUnit : tcg ? kTcgK : kTileK;
+    const int64_t kunit = tc ? 16 * kTcUnroll : small ? kGemvKUnit : tcg ? kTcgK : kTileK;
     int64_t kb = base < target ? (target + base - 1) / base : 1;
     kb = std::min<int64_t>(kb, std::max<int64_t>(1, K / (kunit * 4)));  // >= 4 steps per split
     kb = std::min<int64_t>(kb, 64);

@@ -1,16 +1,23 @@
 // Tensor-core GEMV for 2 <= n <= 16 rows of bf16/f16 (encoding a few tokens at once), a variant:
 // gemm() takes it only while SAS_CUDA_TC_GEMV is on (kernels/src/variants.h has its default and status). The f32
 // FMA kernel (gemv_kernel) needs n FMAs per weight, which at n = 8 held it to 45-86% of the copy
-// bandwidth on an H200; one mma.sync does 16 x 8 x 16 multiply-adds. To be measured and compared with
-// gemv_kernel by the next GPU run (native/gpu-check.sh runs the tests and sas_bench with it set), and
-// made the default only then.
+// bandwidth on an H200; one mma.sync does 16 x 8 x 16 multiply-adds.
 //
 // The product is taken transposed, out^T[j, r] = sum_k W[k, j] x[r, k], so that x supplies the mma's
-// B operand straight from memory (consecutive k of one row are one B register) and W the A operand:
-// each warp owns 16 columns j; per step of 16 k its lanes load the 16 x 16 W tile with one 16-byte
-// load each (8 steps in flight), store it to a warp-private shared tile, and ldmatrix.trans turns the
-// [k][j] tile into the row-major A fragment. Accumulation is f32 in the tensor cores, in a fixed order
-// per warp; K splits across blocks reuse gemm()'s workspace and ordered reduction.
+// B operand (consecutive k of one row make one B register) and W the A operand: each warp owns 16
+// columns j; per step of 16 k its lanes load the 16 x 16 W tile with one 16-byte load each, store it to
+// a warp-private shared tile, and ldmatrix.trans turns the [k][j] tile into the row-major A fragment.
+//
+// A round is kTcUnroll = 8 steps (128 k): every W tile and every x fragment of the round is loaded
+// before the first mma. The first version (H200, session 9) loaded each B register as two scalar
+// 2-byte loads from global memory, 32 to 64 loads per lane and round beside 8 W loads, and ran at
+// half the FMA kernel's speed. Here the k order inside a round is permuted, which changes nothing in
+// the sum: lane (g, t) takes the 32 consecutive k at 32t of row g (four 16-byte loads), and step u's
+// logical k pair 2t, 2t+1 is physical 32t + 4u + {0, 1}, pair 2t+8, 2t+9 is 32t + 4u + {2, 3}. The W
+// tile of step u holds, in its row L, the physical k of logical L (tc_phys below), so A and B agree.
+// Tile rows 4-7 of each 8 swap their two 16-byte halves, so ldmatrix's 8 row reads hit distinct banks.
+// Accumulation is f32 in the tensor cores, in a fixed order per warp; K splits across blocks reuse
+// gemm()'s workspace and ordered reduction.
 #pragma once
 
 #include <type_traits>
@@ -57,72 +64,100 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
 #endif
 }
 
-// Two consecutive elements x[r, k], x[r, k + 1] as one B register (zeros past n rows or past kend).
-template <class T>
-__device__ __forceinline__ uint32_t b_pair(const T *A, int64_t lda, int r, int n, int64_t k, int64_t kend) {
-    uint16_t lo = 0, hi = 0;
-    if (r < n) {
-        const uint16_t *row = reinterpret_cast<const uint16_t *>(A + int64_t(r) * lda);
-        if (k < kend) lo = row[k];
-        if (k + 1 < kend) hi = row[k + 1];
-    }
-    return uint32_t(lo) | (uint32_t(hi) << 16);
+// Physical k offset (within a round of 128) of logical k L of step u (see the header).
+__host__ __device__ constexpr int tc_phys(int u, int L) {
+    return 32 * ((L & 7) >> 1) + 4 * u + 2 * (L >> 3) + (L & 1);
 }
+// Half offset of (tile row L, column half h) in a 16 x 16 tile: rows 4-7 of each 8 swap halves.
+__host__ __device__ constexpr int tc_tile_off(int L, int h) { return L * 16 + 8 * (h ^ ((L >> 2) & 1)); }
 
-// NT = 1 (n <= 8) or 2 (n <= 16) tiles of 8 rows. Requires N % 8 == 0 and W 16-byte aligned.
+// NT = 1 (n <= 8) or 2 (n <= 16) tiles of 8 rows. Requires N % 8 == 0, W, x and lda 16-byte aligned
+// (gemv_tc_usable) and kchunk a multiple of 16 * kTcUnroll (gemm()).
 template <class T, int NT, class Epi>
 __global__ void __launch_bounds__(kTcWarps * 32)
     gemv_tc_kernel(const T *__restrict__ A, int64_t lda, int n, int64_t K, const T *__restrict__ W, int64_t N,
                    int64_t kchunk, float *__restrict__ ws, unsigned *splitk_counters, Epi epi) {
+    constexpr int kRound = 16 * kTcUnroll;
     __shared__ __align__(16) T tiles[kTcWarps][kTcUnroll][16 * 16];  // [k][j] per step, 512 bytes each
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;
     const int64_t j0 = int64_t(blockIdx.x) * kTcCols + int64_t(warp) * 16;
     const int64_t kbeg = int64_t(blockIdx.y) * kchunk;
     const int64_t kend = kbeg + kchunk < K ? kbeg + kchunk : K;
-    // The W tile: lane l loads k row l / 2, columns (l % 2) * 8 .. + 7 (all in range or none: N % 8 == 0).
+    // The W tile: lane l loads tile row L = l / 2 (physical k tc_phys(u, L)), columns (l % 2) * 8 .. + 7
+    // (all in range or none: N % 8 == 0).
     const int lk = lane >> 1, lh = lane & 1;
     const bool col_ok = j0 + lh * 8 < N;
+    const int st_off = tc_tile_off(lk, lh);
     // ldmatrix: lane l gives row (l % 8) of matrix l / 8 = (k half, j half) = (l / 16, (l / 8) % 2), which
     // makes registers 0..3 the A fragments (j 0-7, k 0-7), (j 8-15, k 0-7), (j 0-7, k 8-15), (j 8-15, k 8-15).
     const int mi = lane >> 3, rr = lane & 7;
-    const int lds_off = ((mi >> 1) * 8 + rr) * 16 + (mi & 1) * 8;
+    const int ld_off = tc_tile_off((mi >> 1) * 8 + rr, mi & 1);
     float acc[NT][4];
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int c = 0; c < 4; ++c) acc[nt][c] = 0.0f;
 
-    for (int64_t k0 = kbeg; k0 < kend; k0 += 16 * kTcUnroll) {
+    for (int64_t k0 = kbeg; k0 < kend; k0 += kRound) {
+        const bool full = k0 + kRound <= kend;  // uniform over the block
         uint4 wv[kTcUnroll];
+        // xv[nt][q]: 8 consecutive k at k0 + 32t + 8q of row nt * 8 + g; as 32-bit words, word w of the
+        // four is the pair at 32t + 2w, so step u's B registers are words 2u and 2u + 1.
+        uint4 xv[NT][4];
+        if (full) {
 #pragma unroll
-        for (int u = 0; u < kTcUnroll; ++u) {
-            const int64_t k = k0 + u * 16 + lk;
-            wv[u] = col_ok && k < kend ? __ldg(reinterpret_cast<const uint4 *>(W + k * N + j0 + lh * 8))
-                                       : make_uint4(0u, 0u, 0u, 0u);
-        }
-        // The x pairs (B operands) of all the steps, loaded beside the W tiles: loaded inside the step
-        // loop, each mma waited for its own x loads, one round trip per step (sm_90 SASS).
-        uint32_t bx[kTcUnroll][NT][2];
-#pragma unroll
-        for (int u = 0; u < kTcUnroll; ++u)
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt) {
-                const int64_t kb = k0 + u * 16;
-                bx[u][nt][0] = b_pair(A, lda, nt * 8 + g, n, kb + 2 * t, kend);
-                bx[u][nt][1] = b_pair(A, lda, nt * 8 + g, n, kb + 2 * t + 8, kend);
+            for (int u = 0; u < kTcUnroll; ++u) {
+                const int64_t k = k0 + tc_phys(u, lk);
+                wv[u] = col_ok ? __ldg(reinterpret_cast<const uint4 *>(W + k * N + j0 + lh * 8))
+                               : make_uint4(0u, 0u, 0u, 0u);
             }
 #pragma unroll
+            for (int nt = 0; nt < NT; ++nt) {
+                const int r = nt * 8 + g;
+                const T *xr = A + int64_t(r) * lda + k0 + 32 * t;
+#pragma unroll
+                for (int q = 0; q < 4; ++q)
+                    xv[nt][q] = r < n ? __ldg(reinterpret_cast<const uint4 *>(xr + 8 * q)) : make_uint4(0u, 0u, 0u, 0u);
+            }
+        } else {  // the last, partial round of the range: element by element, zeros past kend
+#pragma unroll
+            for (int u = 0; u < kTcUnroll; ++u) {
+                const int64_t k = k0 + tc_phys(u, lk);
+                wv[u] = col_ok && k < kend ? __ldg(reinterpret_cast<const uint4 *>(W + k * N + j0 + lh * 8))
+                                           : make_uint4(0u, 0u, 0u, 0u);
+            }
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt) {
+                const int r = nt * 8 + g;
+                const uint16_t *xr = reinterpret_cast<const uint16_t *>(A + int64_t(r) * lda);
+#pragma unroll
+                for (int q = 0; q < 4; ++q) {
+                    uint32_t w[4];
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int64_t k = k0 + 32 * t + 8 * q + 2 * e;
+                        const uint32_t lo = r < n && k < kend ? xr[k] : 0u;
+                        const uint32_t hi = r < n && k + 1 < kend ? xr[k + 1] : 0u;
+                        w[e] = lo | (hi << 16);
+                    }
+                    xv[nt][q] = make_uint4(w[0], w[1], w[2], w[3]);
+                }
+            }
+        }
+#pragma unroll
         for (int u = 0; u < kTcUnroll; ++u) {
-            const int64_t kb = k0 + u * 16;
-            if (kb >= kend) break;  // uniform over the warp
             T *tile = tiles[warp][u];
-            *reinterpret_cast<uint4 *>(tile + lk * 16 + lh * 8) = wv[u];
+            *reinterpret_cast<uint4 *>(tile + st_off) = wv[u];
             __syncwarp();
             uint32_t a[4];
-            ldmatrix_x4_trans(a, tile + lds_off);
+            ldmatrix_x4_trans(a, tile + ld_off);
 #pragma unroll
-            for (int nt = 0; nt < NT; ++nt) mma_16816<T>(acc[nt], a, bx[u][nt][0], bx[u][nt][1]);
+            for (int nt = 0; nt < NT; ++nt) {
+                const uint4 &v = xv[nt][u >> 1];  // words 2u, 2u + 1 of the four vectors
+                const uint32_t b0 = (u & 1) ? v.z : v.x, b1 = (u & 1) ? v.w : v.y;
+                mma_16816<T>(acc[nt], a, b0, b1);
+            }
         }
         __syncwarp();  // every lane has read its tiles before the next round overwrites them
     }
@@ -149,13 +184,13 @@ __global__ void __launch_bounds__(kTcWarps * 32)
 }
 
 // Whether gemm() may take the tensor-core path: variant on, 2..16 rows, x and W of one 2-byte dtype,
-// W rows of whole 16-byte vectors.
-template <class TA, class TW> bool gemv_tc_usable(int64_t n, const TW *W, int64_t N) {
+// W rows and x rows of whole, aligned 16-byte vectors.
+template <class TA, class TW> bool gemv_tc_usable(int64_t n, const TA *A, int64_t lda, const TW *W, int64_t N) {
     if constexpr (!std::is_same<TA, TW>::value || sizeof(TW) != 2) {
         return false;
     } else {
         return variant_on(variants::kTcGemv) && n >= 2 && n <= 16 && N % 8 == 0 &&
-               reinterpret_cast<uintptr_t>(W) % 16 == 0;
+               reinterpret_cast<uintptr_t>(W) % 16 == 0 && lda % 8 == 0 && reinterpret_cast<uintptr_t>(A) % 16 == 0;
     }
 }
 

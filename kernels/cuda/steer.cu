@@ -469,11 +469,15 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
                     d % V == 0 && aligned16(Wdec_S)};
         const int64_t cbs = (d + cols_of<T>() - 1) / cols_of<T>();
         const int64_t work = std::max(n * s, n * cbs);
-        // Variant SAS_CUDA_STEER_ONE: one plain launch for small steps (see steer_one_kernel).
+        // Variant SAS_CUDA_STEER_ONE: one plain launch for small steps (see steer_one_kernel). Unset, it is
+        // taken where one group covers the support (s <= 8: no partial sums), where it timed faster than
+        // the cooperative launch on an H200 (kernels/src/variants.h).
+        OneArgs o{};
+        one_groups(s, &o.F, &o.G);
+        const int one_forced = variants::forced(variants::kSteerOne);
+        const bool one_wanted = one_forced == 1 || (one_forced < 0 && s <= variants::kSteerOneAutoMaxS);
         if (s <= kOneMaxS && n <= kOneMaxRows && size_t(n * 16 * d) * sizeof(float) + 8192 <= kStreamBufferMax &&
-            variant_on(variants::kSteerOne)) {
-            OneArgs o{};
-            one_groups(s, &o.F, &o.G);
+            one_wanted) {
             if (o.G > 1) {
                 // One stream buffer (slot 3, one lookup per call: the host's time is part of a decode step's
                 // latency): 64 arrival counters at offset 0, which only ever hold counters (zeroed when the

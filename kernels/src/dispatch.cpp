@@ -136,7 +136,9 @@ SAS_API const char *sas_build_info(void) {
         info += std::string("; no usable CUDA device (") + why + ")";
     info += "; variants:";
     for (const variants::Variant *v : variants::kAll)
-        info += std::string(" ") + v->env + "=" + (variants::on(*v) ? "on" : "off") +
+        info += std::string(" ") + v->env + "=" +
+                (variants::forced(*v) < 0 && v->auto_rule ? std::string("auto (") + v->auto_rule + ")"
+                                                          : std::string(variants::on(*v) ? "on" : "off")) +
                 (variants::forced(*v) >= 0 ? " (env)" : "");
 #else
     info += "; CUDA kernels: not built (SAS_CUDA=OFF, or no nvcc at build time)";

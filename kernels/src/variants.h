@@ -20,21 +20,31 @@ struct Variant {
     const char *env;     // environment variable
     bool on_by_default;  // taken when env is neither "0" nor "1"
     const char *label;   // short name (sas_bench's variant column)
+    const char *auto_rule = nullptr;  // when unset, the kernel decides per call by this rule (else the default)
 };
 
-// Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
-// Status: all five were written after the last GPU run (session 3, H200); they pass the native tests in
-// the CPU emulation of the CUDA kernels (native/emu), not yet run on a GPU, so all are off by default.
+// Status after the H200 run of session 9 (native/gpu-check.sh: ctest, torch_contract.py and the
+// variants-off/on comparison of sas_bench --ab all passed; times in BENCHMARKS.md section 3):
+//  - TC_GEMM: 4.7x-9.0x faster than the tiled FMA kernel at n = 64 and 512: on by default.
+//  - TC_GEMV: 0.45x-0.87x as written then (B operands loaded from global memory two bytes at a time);
+//    rewritten in session 9 (x fragments as 16-byte loads, k order permuted), not yet timed: off.
+//  - SPLITK_ONE: 0.88x-1.08x, slower where n = 8 and 16: off.
+//  - TOPK_FAST: slower in all 60 shapes: off.
+//  - STEER_ONE: faster at s = 8 (1.0x-1.8x, the shapes where it needs no partial sums), slower from
+//    s = 64 (0.55x-0.92x): when unset, taken where s <= 8 (steer.cu); "1" or "0" force it.
 
+// Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
 inline constexpr Variant kTcGemv{"SAS_CUDA_TC_GEMV", false, "tc_gemv"};
 // Tensor-core GEMM encoder for more than 16 rows of bf16/f16: kernels/cuda/gemm_tc.cuh.
-inline constexpr Variant kTcGemm{"SAS_CUDA_TC_GEMM", false, "tc_gemm"};
+inline constexpr Variant kTcGemm{"SAS_CUDA_TC_GEMM", true, "tc_gemm"};
 // The n <= 16 encoders reduce their own split-K partials (last block to arrive): kernels/cuda/splitk.cuh.
 inline constexpr Variant kSplitkOne{"SAS_CUDA_SPLITK_ONE", false, "splitk_one"};
 // Warp-aggregated histograms and a tiled ordered pass in top-k: block_topk_select<Fast> (block_util.cuh).
 inline constexpr Variant kTopkFast{"SAS_CUDA_TOPK_FAST", false, "fast"};
 // The fused steering step as one plain launch, no grid barrier: steer_one_kernel (kernels/cuda/steer.cu).
-inline constexpr Variant kSteerOne{"SAS_CUDA_STEER_ONE", false, "one"};
+// Unset, steer.cu takes it where s <= 8 (see above); kSteerOneAutoMaxS is that bound.
+inline constexpr int kSteerOneAutoMaxS = 8;
+inline constexpr Variant kSteerOne{"SAS_CUDA_STEER_ONE", false, "one", "s <= 8"};
 
 inline constexpr const Variant *kAll[] = {&kTcGemv, &kTcGemm, &kSplitkOne, &kTopkFast, &kSteerOne};
 

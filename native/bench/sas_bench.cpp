@@ -69,11 +69,17 @@ bool applies(const OptIn &oi, const char *kernel, int64_t n) {
 }
 // " +label" for each variant of `kernel` at n rows that the library takes now (the environment, else its
 // default; the variants are CUDA kernels, so never on the CPU).
-std::string opt_label(sas_device dev, const char *kernel, int64_t n) {
+// A variant with an auto rule (kSteerOne) counts as taken, when unset, where the rule takes it.
+std::string opt_label(sas_device dev, const char *kernel, int64_t n, int64_t s_or_k = 0) {
     std::string s;
     if (dev != SAS_DEVICE_CUDA) return s;
-    for (const OptIn &oi : kOptIns)
-        if (applies(oi, kernel, n) && sas::variants::on(*oi.v)) s += std::string(" +") + oi.v->label;
+    for (const OptIn &oi : kOptIns) {
+        if (!applies(oi, kernel, n)) continue;
+        bool taken = sas::variants::on(*oi.v);
+        if (oi.v == &sas::variants::kSteerOne && sas::variants::forced(*oi.v) < 0)
+            taken = s_or_k <= sas::variants::kSteerOneAutoMaxS;
+        if (taken) s += std::string(" +") + oi.v->label;
+    }
     return s;
 }
 // The environments to time `kernel` at n rows under: as given (no change); with --ab on CUDA, every
@@ -534,7 +540,7 @@ int main(int argc, char **argv) {
                             for (const auto &set : settings_for(o, "fused", n)) {
                                 EnvSetting env(set);
                                 const double fused = time_ms(o, fused_step);
-                                Row r{"steer_fused", "JumpReLU" + opt_label(dev, "fused", n), d, m, n, s, fused,
+                                Row r{"steer_fused", "JumpReLU" + opt_label(dev, "fused", n, s), d, m, n, s, fused,
                                       2.0 * double(s * d) * double(es) + 2 * xbytes + double(s) * (4 + 2 * double(es))};
                                 r.dense_ms = dense;
                                 r.b2b_ms = time_b2b_ms(o, fused, fused_step);

@@ -267,22 +267,25 @@ int main() {
     for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case({20, 2304, 333}, dt, seed++, 8);  // stride d + 8
     // The tensor-core variants (kernels/cuda/gemv_tc.cuh for 2..16 rows, gemm_tc.cuh for more) and the
     // one-launch split-K reduction (splitk.cuh), on a GPU (or the CPU emulation of native/emu) only: the
-    // same checks (CPU twin and reference) with them switched on. gemv_tc: n = 2, 8, 9, 16, m not a
-    // multiple of its 64-column blocks, d not a multiple of 16. gemm_tc (needs row strides and sizes in
+    // same checks (CPU twin and reference) with them switched on. gemv_tc (needs x rows in whole, aligned
+    // 16-byte vectors, hence pad 8): n = 2, 8, 9, 16, m not a multiple of its 64-column blocks, d = 200
+    // and 328 (a last round of 128 k only partly filled), d = 2304 with split K, and an odd stride it must
+    // decline for the FMA kernel. gemm_tc (needs row strides and sizes in
     // whole 16-byte chunks, hence pad 8): n = 17, 64, 100 (row tiles of 64, partly filled), m not a
     // multiple of its 128-column tiles, d = 2304 and 200 (K not a multiple of its 32-k steps), and shapes
     // it must decline (odd stride, m % 8 != 0) for the FMA kernels.
     if (sas_cuda_available()) {
         using namespace sas::variants;
         const Sizes tc_cases[] = {{2, 64, 1000}, {3, 3584, 1000}, {8, 2304, 2000}, {9, 64, 16411},
-                                  {16, 256, 2000}, {5, 200, 1000}, {7, 2304, 8}};
+                                  {16, 256, 2000}, {5, 200, 1000}, {16, 328, 1000}, {7, 2304, 8}};
         const Sizes tcg_cases[] = {{17, 64, 1000}, {64, 2304, 1000}, {100, 256, 2000}, {40, 200, 1000}, {33, 3584, 136}};
         // Twice: with the split-K reduction as its own launch, and in one launch (SAS_CUDA_SPLITK_ONE,
         // for the n <= 16 kernels).
         for (bool splitk_one : {false, true}) {
             const Variants on = splitk_one ? Variants{&kTcGemv, &kTcGemm, &kSplitkOne} : Variants{&kTcGemv, &kTcGemm};
             for (const Sizes &c : tc_cases)
-                for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
+                for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++, 8);
+            for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case({8, 64, 1000}, dt, seed++, 3);  // odd stride: FMA kernel
         }
         {
             const Variants on{&kTcGemv, &kTcGemm};
