@@ -86,7 +86,7 @@ if [[ -x "$BENCH" ]]; then
   else
     note "torch-contract: skipped (no torch with CUDA for $PY)"
   fi
-  # 3. Each CUDA kernel variant (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_GEMM,
+  # 3. Each CUDA kernel variant (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_WIDE, SAS_CUDA_TC_GEMM,
   # SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST, SAS_CUDA_STEER_ONE) off and on, same process and data
   # (sas_bench --ab); ctest and torch_contract.py above already checked both sides of each on small
   # shapes, and --ab compares each variant's output with the variants-off output at these big ones
@@ -167,6 +167,11 @@ if [[ -x "$BENCH" ]]; then
     elif command -v ncu >/dev/null; then
       run ncu 60 "$TORCH_RESERVE" "$OUT/ncu.txt" env "${WINNERS[@]}" ncu --clock-control none --section SpeedOfLight \
         "$BENCH" --device cuda --m 16384 --n 1 --s 64 --kernels encode,topk,fused --reps 2 --min-ms 0
+      # Top-k's phases where they miss the target (64 rows of 1M, k = 64): where their warps stall, line
+      # by line (the build has -lineinfo; SourceCounters lists the top stall locations).
+      run ncu-topk 60 "$TORCH_RESERVE" "$OUT/ncu-topk.txt" env "${WINNERS[@]}" ncu --clock-control none \
+        --section SpeedOfLight --section WarpStateStats --section SourceCounters -k regex:topk --launch-count 2 \
+        "$BENCH" --device cuda --m 1048576 --n 64 --s 64 --kernels topk --reps 1 --min-ms 0
     else
       note "ncu: skipped (not installed)"
     fi

@@ -54,7 +54,8 @@ __device__ __forceinline__ uint32_t abs_key_dev(float v) { return __float_as_uin
 __device__ __forceinline__ float relu_dev(float v) { return v > 0.0f ? v : 0.0f; }
 
 // Kernel variants (a second way to run a kernel, same results) are switched per process by an
-// environment variable and default as kernels/src/variants.h says: variant_on(variants::kSteerOne).
+// environment variable and default as kernels/src/variants.h says: variant_on(variants::kTcGemm); those
+// with a rule on the call's shape (kTcGemv, kSteerOne) are asked with variants::taken(v, rule).
 inline bool variant_on(const variants::Variant &v) { return variants::on(v); }
 
 inline unsigned grid_cap(int64_t blocks) { return unsigned(blocks < 65535 * 16 ? blocks : 65535 * 16); }

@@ -6,8 +6,8 @@
 //    thread keeps n x CPT f32 partial sums, summed across the warps in a fixed order in shared memory.
 //    When there are too few column blocks to fill the GPU, K is also split across blocks (grid.y) into
 //    an f32 workspace that a second kernel sums in a fixed order: deterministic, no atomics.
-//  - 2 <= n <= 16, bf16/f16, when variant SAS_CUDA_TC_GEMV is on (kernels/src/variants.h): the
-//    tensor-core kernel of gemv_tc.cuh, same split-K scheme.
+//  - 2 <= n <= 16, bf16/f16, when variant SAS_CUDA_TC_GEMV is taken (kernels/src/variants.h; unset: n > 8)
+//    or SAS_CUDA_TC_WIDE is on: the tensor-core kernel of gemv_tc.cuh, same split-K scheme.
 //  - n > 16: a 64x64x16 shared-memory tiled kernel, 4x4 outputs per thread, same split-K scheme; or,
 //    bf16/f16 with variant SAS_CUDA_TC_GEMM on, the tensor-core kernel of gemm_tc.cuh, same split-K
 //    scheme.
@@ -362,15 +362,16 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
     if (n == 0) return SAS_OK;
     const bool small = n <= 16;
     const bool tc = small && gemv_tc_usable<TA, TW>(n, A, lda, W, N);               // variant, see gemv_tc.cuh
+    const bool tc_wide = tc && variant_on(variants::kTcWide);                        // its wide layout
     const bool tcg = !small && gemm_tc_usable<TA, TW>(n, A, lda, K, W, N);  // variant, see gemm_tc.cuh
     const int64_t gemv_cols =
-        tc ? kTcCols : 32 * (small ? gemv_cpt<TW>(int(n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : n <= 8 ? 8 : 16)) : 4);
+        tc ? tc_cols(tc_wide ? kTcWideCT : 1) : 32 * (small ? gemv_cpt<TW>(int(n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : n <= 8 ? 8 : 16)) : 4);
     const int64_t tile_m = tcg ? kTcgM : kTileM, tile_n = tcg ? kTcgN : kTileN;
     const int64_t col_blocks = small ? (N + gemv_cols - 1) / gemv_cols : (N + tile_n - 1) / tile_n;
     const int64_t row_blocks = small ? 1 : std::min<int64_t>((n + tile_m - 1) / tile_m, 65535);
     const int64_t base = col_blocks * row_blocks;
     const int64_t target = int64_t(sm_count()) * (small ? 8 : 4);
-    const int64_t kunit = tc ? 16 * kTcUnroll : small ? kGemvKUnit : tcg ? kTcgK : kTileK;
+    const int64_t kunit = tc ? tc_round(tc_wide ? kTcWideCT : 1) : small ? kGemvKUnit : tcg ? kTcgK : kTileK;
     int64_t kb = base < target ? (target + base - 1) / base : 1;
     kb = std::min<int64_t>(kb, std::max<int64_t>(1, K / (kunit * 4)));  // >= 4 steps per split
     kb = std::min<int64_t>(kb, 64);
@@ -393,10 +394,9 @@ sas_status gemm(cudaStream_t st, const TA *A, int64_t lda, int64_t n, int64_t K,
     if (tc) {
         if constexpr (std::is_same<TA, TW>::value && sizeof(TW) == 2) {
             const dim3 grid = dim3(unsigned(col_blocks), unsigned(kb));
-            if (n <= 8)
-                gemv_tc_kernel<TW, 1, Epi><<<grid, kTcWarps * 32, 0, st>>>(A, lda, int(n), K, W, N, kchunk, wsp, counters, epi);
-            else
-                gemv_tc_kernel<TW, 2, Epi><<<grid, kTcWarps * 32, 0, st>>>(A, lda, int(n), K, W, N, kchunk, wsp, counters, epi);
+            const auto kern = tc_wide ? (n <= 8 ? gemv_tc_kernel<TW, 1, kTcWideCT, Epi> : gemv_tc_kernel<TW, 2, kTcWideCT, Epi>)
+                                      : (n <= 8 ? gemv_tc_kernel<TW, 1, 1, Epi> : gemv_tc_kernel<TW, 2, 1, Epi>);
+            kern<<<grid, kTcWarps * 32, 0, st>>>(A, lda, int(n), K, W, N, kchunk, wsp, counters, epi);
         }
     } else if (small) {
         if (n <= 1)

@@ -474,10 +474,8 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
         // the cooperative launch on an H200 (kernels/src/variants.h).
         OneArgs o{};
         one_groups(s, &o.F, &o.G);
-        const int one_forced = variants::forced(variants::kSteerOne);
-        const bool one_wanted = one_forced == 1 || (one_forced < 0 && s <= variants::kSteerOneAutoMaxS);
         if (s <= kOneMaxS && n <= kOneMaxRows && size_t(n * 16 * d) * sizeof(float) + 8192 <= kStreamBufferMax &&
-            one_wanted) {
+            variants::taken(variants::kSteerOne, s <= variants::kSteerOneAutoMaxS)) {
             if (o.G > 1) {
                 // One stream buffer (slot 3, one lookup per call: the host's time is part of a decode step's
                 // latency): 64 arrival counters at offset 0, which only ever hold counters (zeroed when the

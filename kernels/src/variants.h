@@ -23,18 +23,26 @@ struct Variant {
     const char *auto_rule = nullptr;  // when unset, the kernel decides per call by this rule (else the default)
 };
 
-// Status after the H200 run of session 9 (native/gpu-check.sh: ctest, torch_contract.py and the
+// Status after two H200 runs in session 9 (native/gpu-check.sh: ctest, torch_contract.py and the
 // variants-off/on comparison of sas_bench --ab all passed; times in BENCHMARKS.md section 3):
 //  - TC_GEMM: 4.7x-9.0x faster than the tiled FMA kernel at n = 64 and 512: on by default.
-//  - TC_GEMV: 0.45x-0.87x as written then (B operands loaded from global memory two bytes at a time);
-//    rewritten in session 9 (x fragments as 16-byte loads, k order permuted), not yet timed: off.
+//  - TC_GEMV: first version 0.45x-0.87x (its B operands came from global memory two bytes at a time);
+//    rewritten (x fragments as 16-byte loads, k order permuted): 1.28x-2.13x at n = 16 in all six shapes,
+//    0.84x-1.36x at n = 8, 0.74x-1.21x at n = 2 (the FMA kernel streams W better at m = 1M). When
+//    unset, taken where n > 8 (both kernels then cost what n = 16 costs); "1" or "0" force it.
 //  - SPLITK_ONE: 0.88x-1.08x, slower where n = 8 and 16: off.
 //  - TOPK_FAST: slower in all 60 shapes: off.
 //  - STEER_ONE: faster at s = 8 (1.0x-1.8x, the shapes where it needs no partial sums), slower from
-//    s = 64 (0.55x-0.92x): when unset, taken where s <= 8 (steer.cu); "1" or "0" force it.
+//    s = 64 (0.55x-0.92x): when unset, taken where s <= 8; "1" or "0" force it.
+// A variant with an auto rule decides per call when unset (taken() below, with the call's shape).
 
 // Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
-inline constexpr Variant kTcGemv{"SAS_CUDA_TC_GEMV", false, "tc_gemv"};
+inline constexpr int kTcGemvAutoMinN = 9;
+inline constexpr Variant kTcGemv{"SAS_CUDA_TC_GEMV", false, "tc_gemv", "n > 8"};
+// The tensor-core encoder with 4 column tiles per warp, so each 16-byte W load of a warp covers whole
+// 128-byte lines (gemv_tc.cuh, CT = kTcWideCT); on ("1") it takes the tensor-core path for 2..16 rows
+// whatever SAS_CUDA_TC_GEMV says. Written after session 9's GPU runs: not yet run on a GPU, off.
+inline constexpr Variant kTcWide{"SAS_CUDA_TC_WIDE", false, "tc_wide"};
 // Tensor-core GEMM encoder for more than 16 rows of bf16/f16: kernels/cuda/gemm_tc.cuh.
 inline constexpr Variant kTcGemm{"SAS_CUDA_TC_GEMM", true, "tc_gemm"};
 // The n <= 16 encoders reduce their own split-K partials (last block to arrive): kernels/cuda/splitk.cuh.
@@ -42,11 +50,10 @@ inline constexpr Variant kSplitkOne{"SAS_CUDA_SPLITK_ONE", false, "splitk_one"};
 // Warp-aggregated histograms and a tiled ordered pass in top-k: block_topk_select<Fast> (block_util.cuh).
 inline constexpr Variant kTopkFast{"SAS_CUDA_TOPK_FAST", false, "fast"};
 // The fused steering step as one plain launch, no grid barrier: steer_one_kernel (kernels/cuda/steer.cu).
-// Unset, steer.cu takes it where s <= 8 (see above); kSteerOneAutoMaxS is that bound.
 inline constexpr int kSteerOneAutoMaxS = 8;
 inline constexpr Variant kSteerOne{"SAS_CUDA_STEER_ONE", false, "one", "s <= 8"};
 
-inline constexpr const Variant *kAll[] = {&kTcGemv, &kTcGemm, &kSplitkOne, &kTopkFast, &kSteerOne};
+inline constexpr const Variant *kAll[] = {&kTcGemv, &kTcWide, &kTcGemm, &kSplitkOne, &kTopkFast, &kSteerOne};
 
 // "0" or "1" as set in the environment: -1 when unset or anything else.
 inline int forced(const Variant &v) {
@@ -55,10 +62,18 @@ inline int forced(const Variant &v) {
     return -1;
 }
 
-// Whether the library takes the variant now.
+// Whether the library takes the variant now (for a variant with an auto rule: whether it is forced on).
 inline bool on(const Variant &v) {
     const int f = forced(v);
     return f < 0 ? v.on_by_default : f == 1;
+}
+
+// Whether a call takes the variant: forced on or off by the environment, else, for a variant with an
+// auto rule, `rule_holds` (the rule evaluated on the call's shape), else its default.
+inline bool taken(const Variant &v, bool rule_holds) {
+    const int f = forced(v);
+    if (f >= 0) return f == 1;
+    return v.auto_rule ? rule_holds : v.on_by_default;
 }
 
 }  // namespace variants

@@ -37,8 +37,8 @@ def ratio(a, b):
     return f"{a / b:.2f}x" if a > 0 and b > 0 else "-"
 
 
-ENV = {"tc_gemv": "SAS_CUDA_TC_GEMV", "tc_gemm": "SAS_CUDA_TC_GEMM", "splitk_one": "SAS_CUDA_SPLITK_ONE",
-       "fast": "SAS_CUDA_TOPK_FAST", "one": "SAS_CUDA_STEER_ONE"}
+ENV = {"tc_gemv": "SAS_CUDA_TC_GEMV", "tc_wide": "SAS_CUDA_TC_WIDE", "tc_gemm": "SAS_CUDA_TC_GEMM",
+       "splitk_one": "SAS_CUDA_SPLITK_ONE", "fast": "SAS_CUDA_TOPK_FAST", "one": "SAS_CUDA_STEER_ONE"}
 
 
 def disagrees(r):

@@ -59,6 +59,7 @@ struct OptIn {
 };
 constexpr int64_t kAnyN = INT64_MAX;
 const OptIn kOptIns[] = {{&sas::variants::kTcGemv, "encode", 2, 16},
+                         {&sas::variants::kTcWide, "encode", 2, 16},
                          {&sas::variants::kTcGemm, "encode", 17, kAnyN},
                          {&sas::variants::kSplitkOne, "encode", 1, 16},
                          {&sas::variants::kTopkFast, "topk", 0, kAnyN},
@@ -69,16 +70,16 @@ bool applies(const OptIn &oi, const char *kernel, int64_t n) {
 }
 // " +label" for each variant of `kernel` at n rows that the library takes now (the environment, else its
 // default; the variants are CUDA kernels, so never on the CPU).
-// A variant with an auto rule (kSteerOne) counts as taken, when unset, where the rule takes it.
+// A variant with an auto rule (kTcGemv, kSteerOne) counts as taken, when unset, where the rule takes it.
 std::string opt_label(sas_device dev, const char *kernel, int64_t n, int64_t s_or_k = 0) {
     std::string s;
     if (dev != SAS_DEVICE_CUDA) return s;
     for (const OptIn &oi : kOptIns) {
         if (!applies(oi, kernel, n)) continue;
-        bool taken = sas::variants::on(*oi.v);
-        if (oi.v == &sas::variants::kSteerOne && sas::variants::forced(*oi.v) < 0)
-            taken = s_or_k <= sas::variants::kSteerOneAutoMaxS;
-        if (taken) s += std::string(" +") + oi.v->label;
+        const bool rule = oi.v == &sas::variants::kSteerOne ? s_or_k <= sas::variants::kSteerOneAutoMaxS
+                          : oi.v == &sas::variants::kTcGemv  ? n >= sas::variants::kTcGemvAutoMinN
+                                                             : false;
+        if (sas::variants::taken(*oi.v, rule)) s += std::string(" +") + oi.v->label;
     }
     return s;
 }

@@ -74,7 +74,8 @@ public final class SasKernels {
      * One line describing the native library for logs and bug reports: its version, the CPU threads, whether its
      * CUDA kernels are built (for which architectures), the GPU in use or why there is none, and each CUDA kernel
      * variant's state (environment variables such as {@code SAS_CUDA_STEER_ONE}: "1" on, "0" off, else the
-     * library's default; "(env)" marks those set). The format may change.
+     * library's default, which for some is a rule on the call's shape, shown as "auto (rule)"; "(env)" marks those
+     * set). The format may change.
      */
     public static String buildInfo() {
         return SasKernelsLib.sas_build_info().getString();
