@@ -87,7 +87,7 @@ if [[ -x "$BENCH" ]]; then
     note "torch-contract: skipped (no torch with CUDA for $PY)"
   fi
   # 3. Each CUDA kernel variant (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_WIDE, SAS_CUDA_TC_GEMM,
-  # SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST, SAS_CUDA_STEER_ONE) off and on, same process and data
+  # SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST, SAS_CUDA_TOPK_STAGE, SAS_CUDA_STEER_ONE) off and on, same process and data
   # (sas_bench --ab); ctest and torch_contract.py above already checked both sides of each on small
   # shapes, and --ab compares each variant's output with the variants-off output at these big ones
   # (a "DIFFER" line and exit status 3 when they disagree).

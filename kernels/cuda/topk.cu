@@ -27,8 +27,8 @@ template <bool ByAbs, class T> __device__ __forceinline__ uint32_t key_dev(T v) 
     return ByAbs ? abs_key_dev(f) : order_key_dev(f);
 }
 
-// Fast: keys[j] = key_of(j) for j < len into shared memory with kStageLoads loads per thread issued
-// together. A plain loop issued one load per thread and waited for it before the next (sm_90 SASS): at
+// Staged (variant SAS_CUDA_TOPK_STAGE, or with SAS_CUDA_TOPK_FAST): keys[j] = key_of(j) for j < len into
+// shared memory with kStageLoads loads per thread issued together. A plain loop issued one load per thread and waited for it before the next (sm_90 SASS): at
 // 8192 keys and 1024 threads, 8 dependent round trips to memory; this takes two (ptxas schedules the
 // first store after the second load).
 constexpr int kStageLoads = 8;
@@ -62,7 +62,7 @@ __device__ void write_sorted(TopkSmem &sm, int k, const T *row, IndexOf index_of
 
 // Phase 1. Chunk c of row r is [c * m / chunks, (c + 1) * m / chunks). With chunks == 1 the block
 // writes the row's final result; otherwise the chunk's k (key, index) candidates in index order.
-template <class T, bool ByAbs, bool Fast>
+template <class T, bool ByAbs, bool Fast, bool Stage>
 __global__ void __launch_bounds__(kTopkThreads)
     topk_chunk_kernel(const T *__restrict__ x, int64_t ldx, int64_t m, int k, int chunks, uint32_t *__restrict__ ck,
                       uint32_t *__restrict__ ci, float *__restrict__ out_values, int64_t *__restrict__ out_indices) {
@@ -72,7 +72,7 @@ __global__ void __launch_bounds__(kTopkThreads)
     const int64_t r = blockIdx.y;
     const int64_t c0 = int64_t(c) * m / chunks, len = int64_t(c + 1) * m / chunks - c0;
     const T *seg = x + r * ldx + c0;
-    if constexpr (Fast) {
+    if constexpr (Stage) {
         stage_keys(len, [&](int64_t j) { return key_dev<ByAbs>(seg[j]); }, keys);
     } else {
         for (int64_t j = threadIdx.x; j < len; j += blockDim.x) keys[j] = key_dev<ByAbs>(seg[j]);
@@ -92,7 +92,7 @@ __global__ void __launch_bounds__(kTopkThreads)
 }
 
 // Phase 2: the k largest of a row's chunks * k candidates, sorted.
-template <class T, bool Fast>
+template <class T, bool Fast, bool Stage>
 __global__ void __launch_bounds__(kTopkThreads)
     topk_merge_kernel(const T *__restrict__ x, int64_t ldx, int64_t total, int k, const uint32_t *__restrict__ ck,
                       const uint32_t *__restrict__ ci, float *__restrict__ out_values,
@@ -102,7 +102,7 @@ __global__ void __launch_bounds__(kTopkThreads)
     const int64_t r = blockIdx.x;
     const uint32_t *keys = ck + r * total, *idx = ci + r * total;
     if (total <= kChunkMax) {  // one read from memory instead of one per radix pass
-        if constexpr (Fast) {
+        if constexpr (Stage) {
             stage_keys(total, [&](int64_t p) { return keys[p]; }, skeys);
         } else {
             for (int64_t p = threadIdx.x; p < total; p += blockDim.x) skeys[p] = keys[p];
@@ -126,7 +126,7 @@ int chunks_for(int64_t n, int64_t m, int k) {
     return int((m + chunk - 1) / chunk);  // chunks of m / chunks <= chunk entries, >= kChunkMin / 2 >= k
 }
 
-template <class T, bool ByAbs, bool Fast>
+template <class T, bool ByAbs, bool Fast, bool Stage>
 sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int64_t m, int k, float *out_values,
                        int64_t *out_indices) {
     const int chunks = chunks_for(n, m, k);
@@ -136,7 +136,7 @@ sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int6
         const int64_t rows = std::min<int64_t>(n - r0, 65535);
         const T *xr = x + r0 * ldx;
         if (chunks == 1) {
-            topk_chunk_kernel<T, ByAbs, Fast><<<dim3(1, unsigned(rows)), kTopkThreads, smem, st>>>(
+            topk_chunk_kernel<T, ByAbs, Fast, Stage><<<dim3(1, unsigned(rows)), kTopkThreads, smem, st>>>(
                 xr, ldx, m, k, 1, nullptr, nullptr, out_values + r0 * k, out_indices + r0 * k);
             SAS_TRY(check_launch(what));
             continue;
@@ -145,11 +145,11 @@ sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int6
         Scratch ws(st);
         SAS_TRY(ws.alloc(size_t(rows * total) * 2 * sizeof(uint32_t), "sas_topk"));
         uint32_t *ck = ws.as<uint32_t>(), *ci = ck + rows * total;
-        topk_chunk_kernel<T, ByAbs, Fast><<<dim3(unsigned(chunks), unsigned(rows)), kTopkThreads, smem, st>>>(
+        topk_chunk_kernel<T, ByAbs, Fast, Stage><<<dim3(unsigned(chunks), unsigned(rows)), kTopkThreads, smem, st>>>(
             xr, ldx, m, k, chunks, ck, ci, nullptr, nullptr);
         SAS_TRY(check_launch(what));
         const size_t merge_smem = total <= kChunkMax ? size_t(total) * sizeof(uint32_t) : 0;
-        topk_merge_kernel<T, Fast><<<unsigned(rows), kTopkThreads, merge_smem, st>>>(xr, ldx, total, k, ck, ci,
+        topk_merge_kernel<T, Fast, Stage><<<unsigned(rows), kTopkThreads, merge_smem, st>>>(xr, ldx, total, k, ck, ci,
                                                                                out_values + r0 * k, out_indices + r0 * k);
         SAS_TRY(check_launch("topk_merge_kernel"));
     }
@@ -165,12 +165,16 @@ sas_status topk_rows(void *stream, sas_dtype dt, const void *x, int64_t ldx, int
         using T = typename decltype(tag)::T;
         const T *xp = static_cast<const T *>(x);
         cudaStream_t st = as_stream(stream);
-        // Variant SAS_CUDA_TOPK_FAST: warp-aggregated histograms and a tiled ordered pass, same result.
+        // Variant SAS_CUDA_TOPK_FAST: warp-aggregated histograms, a tiled ordered pass and staged loads;
+        // SAS_CUDA_TOPK_STAGE: the staged loads alone (so a GPU run can time that part apart). Same result.
         if (variant_on(variants::kTopkFast))
-            return by_abs ? launch_topk<T, true, true>(st, xp, ldx, n, m, k, out_values, out_indices)
-                          : launch_topk<T, false, true>(st, xp, ldx, n, m, k, out_values, out_indices);
-        return by_abs ? launch_topk<T, true, false>(st, xp, ldx, n, m, k, out_values, out_indices)
-                      : launch_topk<T, false, false>(st, xp, ldx, n, m, k, out_values, out_indices);
+            return by_abs ? launch_topk<T, true, true, true>(st, xp, ldx, n, m, k, out_values, out_indices)
+                          : launch_topk<T, false, true, true>(st, xp, ldx, n, m, k, out_values, out_indices);
+        if (variant_on(variants::kTopkStage))
+            return by_abs ? launch_topk<T, true, false, true>(st, xp, ldx, n, m, k, out_values, out_indices)
+                          : launch_topk<T, false, false, true>(st, xp, ldx, n, m, k, out_values, out_indices);
+        return by_abs ? launch_topk<T, true, false, false>(st, xp, ldx, n, m, k, out_values, out_indices)
+                      : launch_topk<T, false, false, false>(st, xp, ldx, n, m, k, out_values, out_indices);
     });
 }
 

@@ -31,9 +31,10 @@ struct Variant {
 //    0.84x-1.36x at n = 8, 0.74x-1.21x at n = 2 (the FMA kernel streams W better at m = 1M). When
 //    unset, taken where n > 8 (both kernels then cost what n = 16 costs); "1" or "0" force it.
 //  - SPLITK_ONE: 0.88x-1.08x, slower where n = 8 and 16: off.
-//  - TOPK_FAST: slower in all 60 shapes: off.
-//  - STEER_ONE: faster at s = 8 (1.0x-1.8x, the shapes where it needs no partial sums), slower from
-//    s = 64 (0.55x-0.92x): when unset, taken where s <= 8; "1" or "0" force it.
+//  - TOPK_FAST: faster in none of the 60 shapes (0.58x-1.00x): off.
+//  - STEER_ONE: faster at s = 8 in both runs (1.0x-1.8x, the shapes where it needs no partial sums),
+//    slower from s = 64 (0.55x-0.96x): when unset, taken where s <= 8; "1" or "0" force it.
+//  - TC_WIDE, TOPK_STAGE: written after these runs, not yet timed: off.
 // A variant with an auto rule decides per call when unset (taken() below, with the call's shape).
 
 // Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
@@ -49,11 +50,19 @@ inline constexpr Variant kTcGemm{"SAS_CUDA_TC_GEMM", true, "tc_gemm"};
 inline constexpr Variant kSplitkOne{"SAS_CUDA_SPLITK_ONE", false, "splitk_one"};
 // Warp-aggregated histograms and a tiled ordered pass in top-k: block_topk_select<Fast> (block_util.cuh).
 inline constexpr Variant kTopkFast{"SAS_CUDA_TOPK_FAST", false, "fast"};
+// TOPK_FAST's staged loads alone: a chunk's keys go to shared memory with 8 loads per thread in flight
+// (stage_keys in topk.cu) instead of one load per thread and round trip, with the default histograms and
+// ordered pass. Written after session 9's GPU runs, to time apart the one part of TOPK_FAST that cuts
+// latency (at 8192 keys and 1024 threads the default waits for 8 dependent round trips to memory, by
+// estimate up to ~5 us of phase 1's measured 17 us on an H200), from the parts that lost: not yet run on
+// a GPU, off.
+inline constexpr Variant kTopkStage{"SAS_CUDA_TOPK_STAGE", false, "stage"};
 // The fused steering step as one plain launch, no grid barrier: steer_one_kernel (kernels/cuda/steer.cu).
 inline constexpr int kSteerOneAutoMaxS = 8;
 inline constexpr Variant kSteerOne{"SAS_CUDA_STEER_ONE", false, "one", "s <= 8"};
 
-inline constexpr const Variant *kAll[] = {&kTcGemv, &kTcWide, &kTcGemm, &kSplitkOne, &kTopkFast, &kSteerOne};
+inline constexpr const Variant *kAll[] = {&kTcGemv,   &kTcWide,    &kTcGemm,  &kSplitkOne,
+                                          &kTopkFast, &kTopkStage, &kSteerOne};
 
 // "0" or "1" as set in the environment: -1 when unset or anything else.
 inline int forced(const Variant &v) {

@@ -162,6 +162,12 @@ void run(void *stream, const char *sname) {
         });
     }
     {
+        const Variants on{&sas::variants::kTopkStage};
+        expect_calls(name("topk_rows n=3 m=12000 k=64, SAS_CUDA_TOPK_STAGE"), stream, 2, 0, [&] {
+            return sas_topk_rows(C, stream, B, We.p, m, 3, m, 64, ov.as<float>(), oi.as<int64_t>());
+        });
+    }
+    {
         const Variants on{&sas::variants::kSteerOne};
         expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_STEER_ONE (one plain launch)"), stream, 1, 0, fused(1));
         expect_calls(name("steer_fused n=8 s=64, SAS_CUDA_STEER_ONE"), stream, 1, 0, fused(8));

@@ -152,10 +152,15 @@ void all_cases(uint64_t seed) {
 int main() {
     const Variants base;  // every CUDA kernel variant off
     all_cases(100);
-    // The CUDA top-k variant (SAS_CUDA_TOPK_FAST: warp-aggregated histograms, tiled ordered pass), on a
-    // GPU only: every case again, CUDA against the stable reference and the CPU twin, which it must equal.
+    // The CUDA top-k variants (SAS_CUDA_TOPK_FAST: warp-aggregated histograms, tiled ordered pass, staged
+    // loads; SAS_CUDA_TOPK_STAGE: the staged loads alone), on a GPU only: every case again, CUDA against
+    // the stable reference and the CPU twin, which it must equal.
     if (sas_cuda_available()) {
-        const Variants on{&sas::variants::kTopkFast};
+        {
+            const Variants on{&sas::variants::kTopkFast};
+            all_cases(100);
+        }
+        const Variants on{&sas::variants::kTopkStage};
         all_cases(100);
     }
     // A hand-made tie case: [3, -3, 2, -5, 5, 5, 0, -0]
