@@ -87,8 +87,9 @@ if [[ -x "$BENCH" ]]; then
     note "torch-contract: skipped (no torch with CUDA for $PY)"
   fi
   # 3. Each CUDA kernel variant (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_WIDE, SAS_CUDA_TC_GEMM,
-  # SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST, SAS_CUDA_TOPK_STAGE, SAS_CUDA_STEER_ONE) off and on, same process and data
-  # (sas_bench --ab); ctest and torch_contract.py above already checked both sides of each on small
+  # SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG, SAS_CUDA_STEER_ONE) off and on, same process and
+  # data (sas_bench --ab; SAS_CUDA_TOPK_FAST, slower in all 60 shapes in session 9, only in the tests now);
+  # ctest and torch_contract.py above already checked both sides of each on small
   # shapes, and --ab compares each variant's output with the variants-off output at these big ones
   # (a "DIFFER" line and exit status 3 when they disagree).
   run ab-fused 60 "$TORCH_RESERVE" "$OUT/sas_bench-ab-fused.txt" \
@@ -171,6 +172,11 @@ if [[ -x "$BENCH" ]]; then
       # by line (the build has -lineinfo; SourceCounters lists the top stall locations).
       run ncu-topk 60 "$TORCH_RESERVE" "$OUT/ncu-topk.txt" env "${WINNERS[@]}" ncu --clock-control none \
         --section SpeedOfLight --section WarpStateStats --section SourceCounters -k regex:topk --launch-count 2 \
+        "$BENCH" --device cuda --m 1048576 --n 64 --s 64 --kernels topk --reps 1 --min-ms 0
+      # ... and the same for SAS_CUDA_TOPK_REG's phases (keys in registers), beside the default's.
+      run ncu-topk-reg 45 "$TORCH_RESERVE" "$OUT/ncu-topk-reg.txt" env "${WINNERS[@]}" SAS_CUDA_TOPK_REG=1 ncu \
+        --clock-control none --section SpeedOfLight --section WarpStateStats --section SourceCounters \
+        -k regex:topk --launch-count 2 \
         "$BENCH" --device cuda --m 1048576 --n 64 --s 64 --kernels topk --reps 1 --min-ms 0
     else
       note "ncu: skipped (not installed)"

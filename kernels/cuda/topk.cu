@@ -13,6 +13,7 @@
 
 #include "block_util.cuh"
 #include "gemm.cuh"
+#include "register_select.cuh"
 
 namespace sas {
 namespace cuda {
@@ -48,13 +49,14 @@ template <class KeyOf> __device__ __forceinline__ void stage_keys(int64_t len, K
     }
 }
 
-// Writes the sorted top-k of sm.cand, whose low halves are positions p mapped to indices by index_of(p).
+// Writes the sorted top-k of cand[0..P) (as block_topk_select leaves sm.cand), whose low halves are
+// positions p mapped to indices by index_of(p).
 template <class T, class IndexOf>
-__device__ void write_sorted(TopkSmem &sm, int k, const T *row, IndexOf index_of, float *out_values,
+__device__ void write_sorted(unsigned long long *cand, int k, const T *row, IndexOf index_of, float *out_values,
                              int64_t *out_indices) {
-    bitonic_sort_desc(sm.cand, pow2_at_least(k));  // (key desc, position asc)
+    bitonic_sort_desc(cand, pow2_at_least(k));  // (key desc, position asc)
     for (int i = threadIdx.x; i < k; i += blockDim.x) {
-        const int64_t j = index_of(cand_index(sm.cand[i]));
+        const int64_t j = index_of(cand_index(cand[i]));
         out_indices[i] = j;
         out_values[i] = to_f32(row[j]);
     }
@@ -80,7 +82,7 @@ __global__ void __launch_bounds__(kTopkThreads)
     __syncthreads();
     block_topk_select<Fast>([&](int64_t j) { return keys[j]; }, len, k, sm);
     if (chunks == 1) {
-        write_sorted(sm, k, seg, [](int64_t p) { return p; }, out_values + r * k, out_indices + r * k);
+        write_sorted(sm.cand, k, seg, [](int64_t p) { return p; }, out_values + r * k, out_indices + r * k);
         return;
     }
     const int64_t base = (r * chunks + c) * k;
@@ -112,7 +114,60 @@ __global__ void __launch_bounds__(kTopkThreads)
     } else {
         block_topk_select<Fast>([keys](int64_t p) { return keys[p]; }, total, k, sm);
     }
-    write_sorted(sm, k, x + r * ldx, [idx](int64_t p) { return int64_t(idx[p]); }, out_values + r * k,
+    write_sorted(sm.cand, k, x + r * ldx, [idx](int64_t p) { return int64_t(idx[p]); }, out_values + r * k,
+                 out_indices + r * k);
+}
+
+// Variant SAS_CUDA_TOPK_REG: phase 1 with each chunk's keys in registers (register_select.cuh), kRegV per
+// thread of kRegThreads; same chunks, same candidates, same result as topk_chunk_kernel.
+constexpr int kRegThreads = 512, kRegV = 16;
+static_assert(kRegThreads * kRegV >= kChunkMax, "a chunk fits in the registers of one block");
+
+template <class T, bool ByAbs>
+__global__ void __launch_bounds__(kRegThreads, 2)
+    topk_chunk_reg_kernel(const T *__restrict__ x, int64_t ldx, int64_t m, int k, int chunks, uint32_t *__restrict__ ck,
+                          uint32_t *__restrict__ ci, float *__restrict__ out_values, int64_t *__restrict__ out_indices) {
+    __shared__ RegSelectSmem<kRegV, kRegThreads> sm;
+    const int c = blockIdx.x;
+    const int64_t r = blockIdx.y;
+    const int64_t c0 = int64_t(c) * m / chunks, len = int64_t(c + 1) * m / chunks - c0;
+    const T *seg = x + r * ldx + c0;
+    uint32_t keys[kRegV];
+#pragma unroll
+    for (int u = 0; u < kRegV; ++u) {  // all loads issued before the first use
+        const int64_t j = int64_t(u) * kRegThreads + threadIdx.x;
+        keys[u] = j < len ? key_dev<ByAbs>(seg[j]) : 0u;
+    }
+    register_topk_select<kRegV, kRegThreads>(keys, len, k, sm, [](int64_t j) { return j; });
+    if (chunks == 1) {
+        write_sorted(sm.cand, k, seg, [](int64_t p) { return p; }, out_values + r * k, out_indices + r * k);
+        return;
+    }
+    const int64_t base = (r * chunks + c) * k;
+    for (int i = threadIdx.x; i < k; i += blockDim.x) {
+        const unsigned long long cd = sm.cand[i];
+        ck[base + i] = cand_key(cd);
+        ci[base + i] = uint32_t(c0 + cand_index(cd));
+    }
+}
+
+// Phase 2 of SAS_CUDA_TOPK_REG: a row's total <= V * 1024 candidate keys in registers.
+template <class T, int V>
+__global__ void __launch_bounds__(kTopkThreads, 1)
+    topk_merge_reg_kernel(const T *__restrict__ x, int64_t ldx, int64_t total, int k, const uint32_t *__restrict__ ck,
+                          const uint32_t *__restrict__ ci, float *__restrict__ out_values,
+                          int64_t *__restrict__ out_indices) {
+    __shared__ RegSelectSmem<V, kTopkThreads> sm;
+    const int64_t r = blockIdx.x;
+    const uint32_t *keys_g = ck + r * total, *idx = ci + r * total;
+    uint32_t keys[V];
+#pragma unroll
+    for (int u = 0; u < V; ++u) {
+        const int64_t p = int64_t(u) * kTopkThreads + threadIdx.x;
+        keys[u] = p < total ? keys_g[p] : 0u;
+    }
+    register_topk_select<V, kTopkThreads>(keys, total, k, sm, [](int64_t p) { return p; });
+    write_sorted(sm.cand, k, x + r * ldx, [idx](int64_t p) { return int64_t(idx[p]); }, out_values + r * k,
                  out_indices + r * k);
 }
 
@@ -124,6 +179,50 @@ int chunks_for(int64_t n, int64_t m, int k) {
     int64_t chunk = std::max<int64_t>(int64_t(std::sqrt(double(m) * double(k))), fill);
     chunk = std::min(std::max(chunk, kChunkMin), kChunkMax);
     return int((m + chunk - 1) / chunk);  // chunks of m / chunks <= chunk entries, >= kChunkMin / 2 >= k
+}
+
+// Phase 2 for SAS_CUDA_TOPK_REG: the register kernel holding `total` candidates per row, else the
+// shared-memory one (more than 32768 candidates: k > 256 on the widest rows).
+template <class T>
+sas_status launch_merge_reg(cudaStream_t st, const T *x, int64_t ldx, int64_t rows, int64_t total, int k,
+                            const uint32_t *ck, const uint32_t *ci, float *out_values, int64_t *out_indices) {
+    const unsigned g = unsigned(rows);
+    if (total <= 8 * kTopkThreads)
+        topk_merge_reg_kernel<T, 8><<<g, kTopkThreads, 0, st>>>(x, ldx, total, k, ck, ci, out_values, out_indices);
+    else if (total <= 16 * kTopkThreads)
+        topk_merge_reg_kernel<T, 16><<<g, kTopkThreads, 0, st>>>(x, ldx, total, k, ck, ci, out_values, out_indices);
+    else if (total <= 32 * kTopkThreads)
+        topk_merge_reg_kernel<T, 32><<<g, kTopkThreads, 0, st>>>(x, ldx, total, k, ck, ci, out_values, out_indices);
+    else
+        topk_merge_kernel<T, false, false><<<g, kTopkThreads, 0, st>>>(x, ldx, total, k, ck, ci, out_values,
+                                                                        out_indices);
+    return check_launch("topk_merge_reg_kernel");
+}
+
+template <class T, bool ByAbs>
+sas_status launch_topk_reg(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int64_t m, int k, float *out_values,
+                           int64_t *out_indices) {
+    const int chunks = chunks_for(n, m, k);
+    const char *what = ByAbs ? "topk_chunk_reg_kernel<abs>" : "topk_chunk_reg_kernel";
+    for (int64_t r0 = 0; r0 < n; r0 += 65535) {  // grid.y limit
+        const int64_t rows = std::min<int64_t>(n - r0, 65535);
+        const T *xr = x + r0 * ldx;
+        if (chunks == 1) {
+            topk_chunk_reg_kernel<T, ByAbs><<<dim3(1, unsigned(rows)), kRegThreads, 0, st>>>(
+                xr, ldx, m, k, 1, nullptr, nullptr, out_values + r0 * k, out_indices + r0 * k);
+            SAS_TRY(check_launch(what));
+            continue;
+        }
+        const int64_t total = int64_t(chunks) * k;
+        Scratch ws(st);
+        SAS_TRY(ws.alloc(size_t(rows * total) * 2 * sizeof(uint32_t), "sas_topk"));
+        uint32_t *ck = ws.as<uint32_t>(), *ci = ck + rows * total;
+        topk_chunk_reg_kernel<T, ByAbs><<<dim3(unsigned(chunks), unsigned(rows)), kRegThreads, 0, st>>>(
+            xr, ldx, m, k, chunks, ck, ci, nullptr, nullptr);
+        SAS_TRY(check_launch(what));
+        SAS_TRY(launch_merge_reg(st, xr, ldx, rows, total, k, ck, ci, out_values + r0 * k, out_indices + r0 * k));
+    }
+    return SAS_OK;
 }
 
 template <class T, bool ByAbs, bool Fast, bool Stage>
@@ -166,7 +265,11 @@ sas_status topk_rows(void *stream, sas_dtype dt, const void *x, int64_t ldx, int
         const T *xp = static_cast<const T *>(x);
         cudaStream_t st = as_stream(stream);
         // Variant SAS_CUDA_TOPK_FAST: warp-aggregated histograms, a tiled ordered pass and staged loads;
-        // SAS_CUDA_TOPK_STAGE: the staged loads alone (so a GPU run can time that part apart). Same result.
+        // SAS_CUDA_TOPK_STAGE: the staged loads alone (so a GPU run can time that part apart);
+        // SAS_CUDA_TOPK_REG: keys in registers (register_select.cuh), taken before the other two. Same result.
+        if (variant_on(variants::kTopkReg))
+            return by_abs ? launch_topk_reg<T, true>(st, xp, ldx, n, m, k, out_values, out_indices)
+                          : launch_topk_reg<T, false>(st, xp, ldx, n, m, k, out_values, out_indices);
         if (variant_on(variants::kTopkFast))
             return by_abs ? launch_topk<T, true, true, true>(st, xp, ldx, n, m, k, out_values, out_indices)
                           : launch_topk<T, false, true, true>(st, xp, ldx, n, m, k, out_values, out_indices);

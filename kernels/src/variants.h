@@ -35,6 +35,7 @@ struct Variant {
 //  - STEER_ONE: faster at s = 8 in both runs (1.0x-1.8x, the shapes where it needs no partial sums),
 //    slower from s = 64 (0.55x-0.96x): when unset, taken where s <= 8; "1" or "0" force it.
 //  - TC_WIDE, TOPK_STAGE: written after these runs, not yet timed: off.
+//  - TOPK_REG: written in session 10 (no GPU), not yet timed: off.
 // A variant with an auto rule decides per call when unset (taken() below, with the call's shape).
 
 // Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
@@ -57,12 +58,17 @@ inline constexpr Variant kTopkFast{"SAS_CUDA_TOPK_FAST", false, "fast"};
 // estimate up to ~5 us of phase 1's measured 17 us on an H200), from the parts that lost: not yet run on
 // a GPU, off.
 inline constexpr Variant kTopkStage{"SAS_CUDA_TOPK_STAGE", false, "stage"};
+// Top-k with each chunk's keys in registers (kernels/cuda/register_select.cuh): an 11-bit first radix
+// digit, later passes only over the keys of the chosen digit, one ranking of the whole chunk. Written in
+// session 10, without a GPU, from session 9's Nsight Compute data (the default spends ~150 instructions
+// per key: top-k over many rows reached 10-11% of the memory bandwidth): not yet run on a GPU, off.
+inline constexpr Variant kTopkReg{"SAS_CUDA_TOPK_REG", false, "reg"};
 // The fused steering step as one plain launch, no grid barrier: steer_one_kernel (kernels/cuda/steer.cu).
 inline constexpr int kSteerOneAutoMaxS = 8;
 inline constexpr Variant kSteerOne{"SAS_CUDA_STEER_ONE", false, "one", "s <= 8"};
 
-inline constexpr const Variant *kAll[] = {&kTcGemv,   &kTcWide,    &kTcGemm,  &kSplitkOne,
-                                          &kTopkFast, &kTopkStage, &kSteerOne};
+inline constexpr const Variant *kAll[] = {&kTcGemv,    &kTcWide,  &kTcGemm,  &kSplitkOne, &kTopkFast,
+                                          &kTopkStage, &kTopkReg, &kSteerOne};
 
 // "0" or "1" as set in the environment: -1 when unset or anything else.
 inline int forced(const Variant &v) {

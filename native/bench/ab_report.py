@@ -39,7 +39,7 @@ def ratio(a, b):
 
 ENV = {"tc_gemv": "SAS_CUDA_TC_GEMV", "tc_wide": "SAS_CUDA_TC_WIDE", "tc_gemm": "SAS_CUDA_TC_GEMM",
        "splitk_one": "SAS_CUDA_SPLITK_ONE", "fast": "SAS_CUDA_TOPK_FAST", "stage": "SAS_CUDA_TOPK_STAGE",
-       "one": "SAS_CUDA_STEER_ONE"}
+       "reg": "SAS_CUDA_TOPK_REG", "one": "SAS_CUDA_STEER_ONE"}
 
 
 def disagrees(r):

@@ -62,8 +62,8 @@ const OptIn kOptIns[] = {{&sas::variants::kTcGemv, "encode", 2, 16},
                          {&sas::variants::kTcWide, "encode", 2, 16},
                          {&sas::variants::kTcGemm, "encode", 17, kAnyN},
                          {&sas::variants::kSplitkOne, "encode", 1, 16},
-                         {&sas::variants::kTopkFast, "topk", 0, kAnyN},
                          {&sas::variants::kTopkStage, "topk", 0, kAnyN},
+                         {&sas::variants::kTopkReg, "topk", 0, kAnyN},
                          {&sas::variants::kSteerOne, "fused", 0, kAnyN}};
 
 bool applies(const OptIn &oi, const char *kernel, int64_t n) {

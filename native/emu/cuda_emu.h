@@ -189,12 +189,23 @@ template <class V> inline unsigned __match_any_sync(unsigned, V v) {
 }
 inline int __popc(unsigned v) { return __builtin_popcount(v); }
 inline int __ffs(int v) { return __builtin_ffs(v); }
+inline int __clz(int v) { return v == 0 ? 32 : __builtin_clz(unsigned(v)); }
 inline void __threadfence() {}
 template <class V> inline V __ldg(const V *p) { return *p; }
 template <class V> inline V __ldcg(const V *p) { return *p; }
 inline unsigned atomicAdd(unsigned *p, unsigned v) {  // one host thread: a read-modify-write is atomic
     const unsigned old = *p;
     *p = old + v;
+    return old;
+}
+inline unsigned atomicMin(unsigned *p, unsigned v) {
+    const unsigned old = *p;
+    *p = v < old ? v : old;
+    return old;
+}
+inline unsigned atomicMax(unsigned *p, unsigned v) {
+    const unsigned old = *p;
+    *p = v > old ? v : old;
     return old;
 }
 inline unsigned atomicXor(unsigned *p, unsigned v) {

@@ -168,6 +168,15 @@ void run(void *stream, const char *sname) {
         });
     }
     {
+        const Variants on{&sas::variants::kTopkReg};
+        expect_calls(name("topk_rows n=3 m=12000 k=64, SAS_CUDA_TOPK_REG"), stream, 2, 0, [&] {
+            return sas_topk_rows(C, stream, B, We.p, m, 3, m, 64, ov.as<float>(), oi.as<int64_t>());
+        });
+        expect_calls(name("topk_rows n=3 m=4000 k=64, SAS_CUDA_TOPK_REG (one phase)"), stream, 1, 0, [&] {
+            return sas_topk_rows(C, stream, B, We.p, 4000, 3, 4000, 64, ov.as<float>(), oi.as<int64_t>());
+        });
+    }
+    {
         const Variants on{&sas::variants::kSteerOne};
         expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_STEER_ONE (one plain launch)"), stream, 1, 0, fused(1));
         expect_calls(name("steer_fused n=8 s=64, SAS_CUDA_STEER_ONE"), stream, 1, 0, fused(8));

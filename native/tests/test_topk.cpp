@@ -23,7 +23,7 @@ std::vector<int64_t> ref_order(const Arr &x, int64_t off, int64_t m, bool by_abs
     return idx;
 }
 
-enum Fill { kGauss, kTies, kSparse, kZeros };
+enum Fill { kGauss, kTies, kSparse, kZeros, kNear };
 
 Arr make_rows(sas_dtype dt, int64_t count, Fill fill, Rng &r) {
     Arr a(dt, count);
@@ -33,6 +33,8 @@ Arr make_rows(sas_dtype dt, int64_t count, Fill fill, Rng &r) {
         case kGauss: v = r.normal(); break;
         case kTies: v = double(r.below(7)) - 3.0; break;  // many exact ties, negatives, -0 via 0*-1 below
         case kSparse: v = r.below(50) == 0 ? 1.0 + r.uniform() : 0.0; break;  // far fewer than k non-zeros
+        // 2^14 adjacent f32 values above 1 (ties in bf16/f16): keys that differ only in their lowest 14 bits
+        case kNear: v = 1.0 + std::ldexp(double(r.below(1 << 14)), -23); break;
         default: v = (i % 2) ? -0.0 : 0.0; break;                                // all zeros, mixed signs
         }
         if (fill == kTies && v == 0.0 && (i & 1)) v = -0.0;
@@ -136,11 +138,17 @@ void all_cases(uint64_t seed) {
             run_abs(dt, 7, 7, f, seed++);
         }
         run_rows(dt, 2, 3000, 100, kZeros, seed++);
+        run_rows(dt, 3, 5000, 300, kNear, seed++);
+        run_rows(dt, 2, 70000, 64, kNear, seed++);
         // CUDA's two-phase path (rows over 8192 split into chunks): ties across chunk borders, many
         // small chunks of one wide row, many rows of a few chunks.
         run_rows(dt, 2, 20000, 100, kZeros, seed++);
         run_rows(dt, 2, (int64_t(1) << 20) + 3, 8, kTies, seed++);
         run_rows(dt, 40, 9000, 5, kGauss, seed++);
+        // SAS_CUDA_TOPK_REG's phase 2 holds 8, 16 or 32 candidates per thread by their count (here 128
+        // or 129 chunks of 8192: 25800 candidates, 32 per thread), more in shared memory (the abs case
+        // below: 33024).
+        if (dt == SAS_F32) run_rows(dt, 1, (int64_t(1) << 20) + 5, 200, kGauss, seed++);
         run_abs(dt, (int64_t(1) << 20) + 3, 256, kSparse, seed++);
         run_abs(dt, 3000, 100, kZeros, seed++);
         run_rows(dt, 0, 1000, 10, kGauss, seed++);  // n = 0: no-op
@@ -153,11 +161,15 @@ int main() {
     const Variants base;  // every CUDA kernel variant off
     all_cases(100);
     // The CUDA top-k variants (SAS_CUDA_TOPK_FAST: warp-aggregated histograms, tiled ordered pass, staged
-    // loads; SAS_CUDA_TOPK_STAGE: the staged loads alone), on a GPU only: every case again, CUDA against
-    // the stable reference and the CPU twin, which it must equal.
+    // loads; SAS_CUDA_TOPK_STAGE: the staged loads alone; SAS_CUDA_TOPK_REG: keys in registers), on a GPU
+    // only: every case again, CUDA against the stable reference and the CPU twin, which it must equal.
     if (sas_cuda_available()) {
         {
             const Variants on{&sas::variants::kTopkFast};
+            all_cases(100);
+        }
+        {
+            const Variants on{&sas::variants::kTopkReg};
             all_cases(100);
         }
         const Variants on{&sas::variants::kTopkStage};
