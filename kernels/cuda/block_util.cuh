@@ -112,6 +112,25 @@ __device__ __forceinline__ void warp0_exclusive_scan(uint32_t *c, int E) {
     if (lane == 31) c[E] = incl;
 }
 
+// Ranks flags in index order over a block of Threads threads where thread t holds entry u * Threads + t in
+// bit u of `bits` (u < V): on return counts[u * W + warp] + popc(ballot_u & lanes below) is an entry's rank
+// and counts[V * W] the total (W = Threads / 32; counts holds V * W + 1 <= 1025 values). All threads call
+// it; a warp may rewrite its own counts (the next call) once it has read them, the others only after a
+// barrier.
+template <int V, int Threads> __device__ __forceinline__ void rank_flags(unsigned bits, uint32_t *counts) {
+    constexpr int W = Threads / 32;
+    static_assert(V * W <= 32 * 32, "warp0_exclusive_scan takes <= 1024 counts");
+    const int warp = int(threadIdx.x >> 5);
+#pragma unroll
+    for (int u = 0; u < V; ++u) {
+        const unsigned ball = __ballot_sync(0xffffffffu, (bits >> u) & 1u);
+        if ((threadIdx.x & 31u) == 0) counts[u * W + warp] = uint32_t(__popc(ball));
+    }
+    __syncthreads();
+    warp0_exclusive_scan(counts, V * W);
+    __syncthreads();
+}
+
 template <bool Fast = false, class KeyOf>
 __device__ void block_topk_select(KeyOf key_of, int64_t m, int k, TopkSmem &sm) {
     uint32_t prefix = 0, mask = 0;

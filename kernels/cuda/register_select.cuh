@@ -70,22 +70,6 @@ __device__ __forceinline__ uint32_t block_exclusive_sum(uint32_t v, uint32_t *wa
     return res;
 }
 
-// Ranks flag (bit u of `bits`: entry u * Threads + threadIdx) in index order over the block: on return
-// sm.counts[u * kWarps + warp] + popc(ballot_u & lanes below) is entry's rank, sm.counts[V * kWarps] the
-// total. All threads call it; the caller reads the counts, then syncs before they are reused.
-template <int V, int Threads> __device__ __forceinline__ void rank_flags(unsigned bits, RegSelectSmem<V, Threads> &sm) {
-    constexpr int W = RegSelectSmem<V, Threads>::kWarps;
-    const int warp = int(threadIdx.x >> 5);
-#pragma unroll
-    for (int u = 0; u < V; ++u) {
-        const unsigned ball = __ballot_sync(0xffffffffu, (bits >> u) & 1u);
-        if ((threadIdx.x & 31u) == 0) sm.counts[u * W + warp] = uint32_t(__popc(ball));
-    }
-    __syncthreads();
-    warp0_exclusive_scan(sm.counts, V * W);
-    __syncthreads();
-}
-
 // Warp 0: the digit of sm.hist[0..256) holding the kr-th largest counted key, from the top; writes
 // sm.chosen, sm.remaining (kr less the keys in the digits above) and sm.eq_total (the digit's count).
 template <class Smem> __device__ __forceinline__ void warp0_pick_digit(Smem &sm, uint32_t kr) {
@@ -264,7 +248,7 @@ __device__ __forceinline__ void register_topk_select(const uint32_t (&keys)[V], 
         unsigned eq = 0;
 #pragma unroll
         for (int u = 0; u < V; ++u) eq |= unsigned(valid(u) && keys[u] == T) << u;
-        rank_flags<V, Threads>(eq, sm);
+        rank_flags<V, Threads>(eq, sm.counts);
         const unsigned below = (1u << lane) - 1u;
         const int warp = tid >> 5;
 #pragma unroll
@@ -281,7 +265,7 @@ __device__ __forceinline__ void register_topk_select(const uint32_t (&keys)[V], 
     }
     {
         constexpr int W = RegSelectSmem<V, Threads>::kWarps;
-        rank_flags<V, Threads>(sel, sm);
+        rank_flags<V, Threads>(sel, sm.counts);
         const unsigned below = (1u << lane) - 1u;
         const int warp = tid >> 5;
 #pragma unroll

@@ -35,7 +35,7 @@ struct Variant {
 //  - STEER_ONE: faster at s = 8 in both runs (1.0x-1.8x, the shapes where it needs no partial sums),
 //    slower from s = 64 (0.55x-0.96x): when unset, taken where s <= 8; "1" or "0" force it.
 //  - TC_WIDE, TOPK_STAGE: written after these runs, not yet timed: off.
-//  - TOPK_REG: written in session 10 (no GPU), not yet timed: off.
+//  - TOPK_REG, SPARSE_SPLIT: written in session 10 (no GPU), not yet timed: off.
 // A variant with an auto rule decides per call when unset (taken() below, with the call's shape).
 
 // Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
@@ -63,12 +63,18 @@ inline constexpr Variant kTopkStage{"SAS_CUDA_TOPK_STAGE", false, "stage"};
 // session 10, without a GPU, from session 9's Nsight Compute data (the default spends ~150 instructions
 // per key: top-k over many rows reached 10-11% of the memory bandwidth): not yet run on a GPU, off.
 inline constexpr Variant kTopkReg{"SAS_CUDA_TOPK_REG", false, "reg"};
+// Sparse encode's compaction (JumpReLU, ReLU) with each row split over blocks of 8192 features, in two
+// launches (count, then write at the row's count before each chunk; kernels/cuda/encode.cu), instead of
+// one block per row: on an H200 that one block cost ~0.8 ns per feature (0.8 ms of the 1.87 ms sparse
+// encode at m = 1M, n = 1, where the dense encode takes 1.06 ms). Written in session 10, without a GPU:
+// off, not yet run on a GPU.
+inline constexpr Variant kSparseSplit{"SAS_CUDA_SPARSE_SPLIT", false, "split"};
 // The fused steering step as one plain launch, no grid barrier: steer_one_kernel (kernels/cuda/steer.cu).
 inline constexpr int kSteerOneAutoMaxS = 8;
 inline constexpr Variant kSteerOne{"SAS_CUDA_STEER_ONE", false, "one", "s <= 8"};
 
-inline constexpr const Variant *kAll[] = {&kTcGemv,    &kTcWide,  &kTcGemm,  &kSplitkOne, &kTopkFast,
-                                          &kTopkStage, &kTopkReg, &kSteerOne};
+inline constexpr const Variant *kAll[] = {&kTcGemv,    &kTcWide,  &kTcGemm,      &kSplitkOne, &kTopkFast,
+                                          &kTopkStage, &kTopkReg, &kSparseSplit, &kSteerOne};
 
 // "0" or "1" as set in the environment: -1 when unset or anything else.
 inline int forced(const Variant &v) {

@@ -64,6 +64,7 @@ const OptIn kOptIns[] = {{&sas::variants::kTcGemv, "encode", 2, 16},
                          {&sas::variants::kSplitkOne, "encode", 1, 16},
                          {&sas::variants::kTopkStage, "topk", 0, kAnyN},
                          {&sas::variants::kTopkReg, "topk", 0, kAnyN},
+                         {&sas::variants::kSparseSplit, "sparse", 0, kAnyN},
                          {&sas::variants::kSteerOne, "fused", 0, kAnyN}};
 
 bool applies(const OptIn &oi, const char *kernel, int64_t n) {
@@ -424,13 +425,33 @@ int main(int argc, char **argv) {
                 if (want("sparse")) {
                     const int32_t max_nnz = 256;
                     DevMem oi(dev, size_t(n * max_nnz) * 8), ov(dev, size_t(n * max_nnz) * 4), oc(dev, size_t(n) * 4);
-                    double ms = time_ms(o, [&] {
-                        ok(sas_encode_sparse(dev, nullptr, dt, x.p, d, n, d, dt, We.p, be.p, th.p, m, SAS_ACT_JUMPRELU,
-                                             0, max_nnz, oi.as<int64_t>(), ov.as<float>(), oc.as<int32_t>()),
-                           "sas_encode_sparse");
-                    });
-                    rows.push_back({"encode_sparse", "JumpReLU max_nnz=256", d, m, n, 0, ms,
-                                    wbytes + xbytes + double(n * max_nnz) * 12 + 2.0 * double(m) * double(es)});
+                    std::vector<float> base;  // --ab: the variants-off values, indices and counts (as floats)
+                    for (const auto &set : settings_for(o, "sparse", n)) {
+                        EnvSetting env(set);
+                        auto sparse = [&] {
+                            ok(sas_encode_sparse(dev, nullptr, dt, x.p, d, n, d, dt, We.p, be.p, th.p, m,
+                                                 SAS_ACT_JUMPRELU, 0, max_nnz, oi.as<int64_t>(), ov.as<float>(),
+                                                 oc.as<int32_t>()),
+                               "sas_encode_sparse");
+                        };
+                        double ms = time_ms(o, sparse);
+                        rows.push_back({"encode_sparse", "JumpReLU max_nnz=256" + opt_label(dev, "sparse", n), d, m, n,
+                                        0, ms, wbytes + xbytes + double(n * max_nnz) * 12 + 2.0 * double(m) * double(es)});
+                        rows.back().b2b_ms = time_b2b_ms(o, ms, sparse);
+                        if (o.ab && dev == SAS_DEVICE_CUDA) {  // the same compaction: equal, bit for bit
+                            std::vector<float> got = sample_rows(dev, ov.p, n, max_nnz);
+                            std::vector<int64_t> idx(size_t(n * max_nnz));
+                            std::vector<int32_t> cnt(static_cast<size_t>(n));
+                            ok(sas::internal::to_host(dev, idx.data(), oi.p, idx.size() * 8), "download");
+                            ok(sas::internal::to_host(dev, cnt.data(), oc.p, cnt.size() * 4), "download");
+                            for (int64_t i : idx) got.push_back(float(i));
+                            for (int32_t cv : cnt) got.push_back(float(cv));
+                            if (base.empty())
+                                base = std::move(got);
+                            else
+                                compare(rows.back(), base, got, 0.0, 0.0, false);
+                        }
+                    }
                 }
                 if (want("topk") && d == o.d.front()) {  // top-k does not depend on d
                     for (int64_t k : o.s) {

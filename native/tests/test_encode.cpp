@@ -138,8 +138,9 @@ void test_case(Sizes sz, sas_dtype dt, uint64_t seed, int64_t pad = -1) {
                 check(diff == 0, "CUDA vs CPU twin: %d values differ beyond f32 rounding", diff);
             }
 
-            // Sparse: the dense non-zeros, ascending, bit-for-bit; then truncated to max_nnz = 5.
-            for (int32_t max_nnz : {int32_t(m), int32_t(5)}) {
+            // Sparse: the dense non-zeros, ascending, bit-for-bit; then truncated to max_nnz = 5 and to a
+            // quarter of m (beyond the first 8192 features, SAS_CUDA_SPARSE_SPLIT's first chunk, at m = 16411).
+            for (int32_t max_nnz : {int32_t(m), int32_t(5), int32_t(m / 4 + 1)}) {
                 std::vector<int64_t> ii(size_t(n * max_nnz), 777);
                 std::vector<float> vv(size_t(n * max_nnz), 777.0f);
                 std::vector<int32_t> cc(size_t(n), -7);
@@ -302,6 +303,14 @@ int main() {
                 test_case({20, 64, 1000}, dt, seed++);     // odd stride: the tiled FMA kernel
                 test_case({20, 64, 1001}, dt, seed++, 8);  // m % 8 != 0: the tiled FMA kernel
             }
+        }
+        {
+            // Sparse compaction split over blocks of 8192 features (SAS_CUDA_SPARSE_SPLIT): one partial
+            // chunk, three chunks (the last of 27 features), 9 rows; dense output and the CPU twin as above.
+            const Variants on{&kSparseSplit};
+            const Sizes split_cases[] = {{1, 64, 1000}, {3, 64, 16411}, {9, 2304, 16411}, {0, 64, 1000}};
+            for (const Sizes &c : split_cases)
+                for (sas_dtype dt : {SAS_F32, SAS_BF16}) test_case(c, dt, seed++);
         }
         // The split-K reduction in one launch with the f32 FMA kernels: every row count up to 16,
         // m from 8 (one column block) to 16411, one and several calls per stream (the counters reset).
