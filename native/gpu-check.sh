@@ -87,7 +87,7 @@ if [[ -x "$BENCH" ]]; then
     note "torch-contract: skipped (no torch with CUDA for $PY)"
   fi
   # 3. Each CUDA kernel variant (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_WIDE, SAS_CUDA_TC_GEMM,
-  # SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG, SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_STEER_ONE) off and on, same process and
+  # SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG, SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE) off and on, same process and
   # data (sas_bench --ab; SAS_CUDA_TOPK_FAST, slower in all 60 shapes in session 9, only in the tests now);
   # ctest and torch_contract.py above already checked both sides of each on small
   # shapes, and --ab compares each variant's output with the variants-off output at these big ones
@@ -101,6 +101,9 @@ if [[ -x "$BENCH" ]]; then
   run ab-sparse 45 "$TORCH_RESERVE" "$OUT/sas_bench-ab-sparse.txt" \
     "$BENCH" --device cuda --ab --kernels sparse --d 2304 --m 16384,65536,262144,1048576 --n 1,8,64 \
     --min-ms 20 --csv "$OUT/sas_bench-ab-sparse.csv"
+  run ab-topk-act 40 "$TORCH_RESERVE" "$OUT/sas_bench-ab-topk-act.txt" \
+    "$BENCH" --device cuda --ab --kernels topk_act --d 2304 --m 16384,1048576 --n 1,8,64 --s 64 \
+    --min-ms 20 --csv "$OUT/sas_bench-ab-topk-act.csv"
   run ab-encode 90 "$TORCH_RESERVE" "$OUT/sas_bench-ab-encode.txt" \
     "$BENCH" --device cuda --ab --kernels encode --d 2304,3584 --m 16384,65536,1048576 --n 1,2,8,16,64,512 \
     --min-ms 20 --csv "$OUT/sas_bench-ab-encode.csv"

@@ -26,8 +26,9 @@ sas_status encode_subset(void *stream, sas_dtype dt, const void *x, int64_t ldx,
                          const void *W_enc, const void *b_enc, const void *threshold, int64_t m, sas_activation act,
                          const int64_t *S, int64_t s, float *out, int64_t ld_out);
 
+// scratch_slot: the stream buffer slot of its chunk candidates (a caller holding slot 0 passes another).
 sas_status topk_rows(void *stream, sas_dtype dt, const void *x, int64_t ldx, int64_t n, int64_t m, int32_t k,
-                     bool by_abs, float *out_values, int64_t *out_indices);
+                     bool by_abs, float *out_values, int64_t *out_indices, int scratch_slot = 0);
 
 sas_status inject(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t n, int64_t d, const void *W_dec,
                   int64_t m, int32_t nnz, const int64_t *indices, const float *coeffs);

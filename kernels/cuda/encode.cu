@@ -207,6 +207,72 @@ __global__ void __launch_bounds__(kTopkThreads)
     }
 }
 
+// Variant SAS_CUDA_TOPK_ACT: the TopK activation through the chunked top-k of topk.cu (each row split
+// over blocks; SAS_CUDA_TOPK_REG applies there too), which hands back each row's k (value, index) in
+// scratch, then: dense, block (c, r) zeroes chunk c of row r and writes the row's ReLU'd selected values
+// that fall in it (one launch); sparse, one block per row sorts the k by index and keeps the non-zeros.
+// The default selects with one block per row (topk_inplace_kernel, topk_sparse_kernel): four radix
+// passes over the whole row and an ordered pass of 1024 keys per step, from one SM, at m up to 2^21.
+// Same keys, same ties (lowest index), same set, same output.
+constexpr int64_t kActChunk = 8192;
+
+__global__ void __launch_bounds__(256)
+    topk_act_dense_kernel(float *__restrict__ out, int64_t ldo, int64_t m, int k, const float *__restrict__ vals,
+                          const int64_t *__restrict__ idx) {
+    const int64_t r = blockIdx.y, c0 = int64_t(blockIdx.x) * kActChunk;
+    const int64_t c1 = m - c0 < kActChunk ? m : c0 + kActChunk;
+    float *row = out + r * ldo;
+    for (int64_t j = c0 + threadIdx.x; j < c1; j += blockDim.x) row[j] = 0.0f;
+    __syncthreads();  // the zeros of this chunk before its selected values (the same block writes both)
+    for (int i = threadIdx.x; i < k; i += blockDim.x) {
+        const int64_t j = idx[r * k + i];
+        if (j >= c0 && j < c1) row[j] = relu_dev(vals[r * k + i]);
+    }
+}
+
+__global__ void __launch_bounds__(kTopkThreads)
+    topk_act_sparse_kernel(int k, const float *__restrict__ vals, const int64_t *__restrict__ idx, int32_t max_nnz,
+                           int64_t *__restrict__ out_indices, float *__restrict__ out_values,
+                           int32_t *__restrict__ out_count) {
+    __shared__ unsigned long long keys[kMaxCand];
+    __shared__ uint32_t warp_sums[33];
+    const int64_t r = blockIdx.x;
+    const int P = pow2_at_least(k);
+    // (0xffffffff - index) << 32 | position: sorted descending = ascending index (padding 0 sorts last).
+    for (int i = threadIdx.x; i < P; i += blockDim.x)
+        keys[i] = i < k ? (static_cast<unsigned long long>(0xffffffffu - uint32_t(idx[r * k + i])) << 32) | uint32_t(i)
+                        : 0ull;
+    __syncthreads();
+    bitonic_sort_desc(keys, P);
+    const int i = threadIdx.x;  // k <= 1024 = blockDim.x: one selected entry per thread
+    int64_t j = -1;
+    float v = 0.0f;
+    if (i < k) {
+        const uint32_t p = uint32_t(keys[i] & 0xffffffffull);
+        j = idx[r * k + p];
+        v = relu_dev(vals[r * k + p]);
+    }
+    int64_t *oi = out_indices ? out_indices + r * max_nnz : nullptr;
+    float *ov = out_values ? out_values + r * max_nnz : nullptr;
+    uint32_t total;
+    const uint32_t pos = block_exclusive_count(v != 0.0f, warp_sums, &total);
+    if (v != 0.0f && pos < uint32_t(max_nnz)) {
+        oi[pos] = j;
+        ov[pos] = v;
+    }
+    finish_row(total, max_nnz, oi, ov, out_count + r);
+}
+
+// The k largest pre-activations of `rows` rows (stride ldp) by the chunked top-k, into scratch slot 5
+// (its own candidates in slot 6, clear of encode_sparse's slot 0): *vals, *idx are [rows, k].
+sas_status topk_act_select(cudaStream_t st, Scratch &sel, const float *pre, int64_t ldp, int64_t rows, int64_t m, int k,
+                           float **vals, int64_t **idx) {
+    SAS_TRY(sel.alloc(size_t(rows * k) * (sizeof(int64_t) + sizeof(float)), "TopK activation"));
+    *idx = sel.as<int64_t>();
+    *vals = reinterpret_cast<float *>(*idx + rows * k);
+    return topk_rows(st, SAS_F32, pre, ldp, rows, m, k, false, *vals, *idx, 6);
+}
+
 // Subset encode: block (i, row group) gathers column S[i] of W_enc in chunks into shared memory;
 // each warp owns one row and reduces its dot product with shuffles (fixed order).
 template <class T>
@@ -262,7 +328,19 @@ sas_status encode_dense(void *stream, sas_dtype dt, const void *x, int64_t ldx, 
         EncEpi<T> epi{static_cast<const T *>(b_enc), static_cast<const T *>(threshold), epi_mode(act), out, ld_out};
         SAS_TRY(gemm(st, static_cast<const T *>(x), ldx, n, d, static_cast<const T *>(W_enc), m, epi,
                      "sas_encode_dense gemm"));
-        if (act == SAS_ACT_TOPK) {
+        if (act == SAS_ACT_TOPK && variant_on(variants::kTopkAct)) {
+            Scratch sel(st, 5);
+            float *vals = nullptr;
+            int64_t *idx = nullptr;
+            SAS_TRY(topk_act_select(st, sel, out, ld_out, n, m, k, &vals, &idx));
+            const unsigned chunks = unsigned((m + kActChunk - 1) / kActChunk);
+            for (int64_t r0 = 0; r0 < n; r0 += 65535) {  // grid.y limit
+                const unsigned g = unsigned(std::min<int64_t>(n - r0, 65535));
+                topk_act_dense_kernel<<<dim3(chunks, g), 256, 0, st>>>(out + r0 * ld_out, ld_out, m, k, vals + r0 * k,
+                                                                       idx + r0 * k);
+                SAS_TRY(check_launch("topk_act_dense_kernel"));
+            }
+        } else if (act == SAS_ACT_TOPK) {
             topk_inplace_kernel<<<row_grid(n), kTopkThreads, 0, st>>>(out, ld_out, n, m, k);
             SAS_TRY(check_launch("topk_inplace_kernel"));
         }
@@ -296,7 +374,15 @@ sas_status encode_sparse(void *stream, sas_dtype dt, const void *x, int64_t ldx,
                          "sas_encode_sparse gemm"));
             int64_t *oi = max_nnz > 0 ? out_indices + r0 * max_nnz : nullptr;
             float *ov = max_nnz > 0 ? out_values + r0 * max_nnz : nullptr;
-            if (act == SAS_ACT_TOPK) {
+            if (act == SAS_ACT_TOPK && variant_on(variants::kTopkAct)) {
+                Scratch sel(st, 5);
+                float *vals = nullptr;
+                int64_t *idx = nullptr;
+                SAS_TRY(topk_act_select(st, sel, buf, m, rows, m, k, &vals, &idx));
+                topk_act_sparse_kernel<<<unsigned(rows), kTopkThreads, 0, st>>>(k, vals, idx, max_nnz, oi, ov,
+                                                                                out_count + r0);
+                SAS_TRY(check_launch("topk_act_sparse_kernel"));
+            } else if (act == SAS_ACT_TOPK) {
                 topk_sparse_kernel<<<row_grid(rows), kTopkThreads, 0, st>>>(buf, m, rows, k, max_nnz, oi, ov,
                                                                             out_count + r0);
                 SAS_TRY(check_launch("topk_sparse_kernel"));

@@ -201,7 +201,7 @@ sas_status launch_merge_reg(cudaStream_t st, const T *x, int64_t ldx, int64_t ro
 
 template <class T, bool ByAbs>
 sas_status launch_topk_reg(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int64_t m, int k, float *out_values,
-                           int64_t *out_indices) {
+                           int64_t *out_indices, int slot) {
     const int chunks = chunks_for(n, m, k);
     const char *what = ByAbs ? "topk_chunk_reg_kernel<abs>" : "topk_chunk_reg_kernel";
     for (int64_t r0 = 0; r0 < n; r0 += 65535) {  // grid.y limit
@@ -214,7 +214,7 @@ sas_status launch_topk_reg(cudaStream_t st, const T *x, int64_t ldx, int64_t n, 
             continue;
         }
         const int64_t total = int64_t(chunks) * k;
-        Scratch ws(st);
+        Scratch ws(st, slot);
         SAS_TRY(ws.alloc(size_t(rows * total) * 2 * sizeof(uint32_t), "sas_topk"));
         uint32_t *ck = ws.as<uint32_t>(), *ci = ck + rows * total;
         topk_chunk_reg_kernel<T, ByAbs><<<dim3(unsigned(chunks), unsigned(rows)), kRegThreads, 0, st>>>(
@@ -227,7 +227,7 @@ sas_status launch_topk_reg(cudaStream_t st, const T *x, int64_t ldx, int64_t n, 
 
 template <class T, bool ByAbs, bool Fast, bool Stage>
 sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int64_t m, int k, float *out_values,
-                       int64_t *out_indices) {
+                       int64_t *out_indices, int slot) {
     const int chunks = chunks_for(n, m, k);
     const size_t smem = size_t((m + chunks - 1) / chunks) * sizeof(uint32_t);
     const char *what = ByAbs ? "topk_chunk_kernel<abs>" : "topk_chunk_kernel";
@@ -241,7 +241,7 @@ sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int6
             continue;
         }
         const int64_t total = int64_t(chunks) * k;
-        Scratch ws(st);
+        Scratch ws(st, slot);
         SAS_TRY(ws.alloc(size_t(rows * total) * 2 * sizeof(uint32_t), "sas_topk"));
         uint32_t *ck = ws.as<uint32_t>(), *ci = ck + rows * total;
         topk_chunk_kernel<T, ByAbs, Fast, Stage><<<dim3(unsigned(chunks), unsigned(rows)), kTopkThreads, smem, st>>>(
@@ -258,7 +258,7 @@ sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int6
 }  // namespace
 
 sas_status topk_rows(void *stream, sas_dtype dt, const void *x, int64_t ldx, int64_t n, int64_t m, int32_t k,
-                     bool by_abs, float *out_values, int64_t *out_indices) {
+                     bool by_abs, float *out_values, int64_t *out_indices, int slot) {
     if (n == 0) return SAS_OK;
     return with_dtype(dt, [&](auto tag) -> sas_status {
         using T = typename decltype(tag)::T;
@@ -268,16 +268,16 @@ sas_status topk_rows(void *stream, sas_dtype dt, const void *x, int64_t ldx, int
         // SAS_CUDA_TOPK_STAGE: the staged loads alone (so a GPU run can time that part apart);
         // SAS_CUDA_TOPK_REG: keys in registers (register_select.cuh), taken before the other two. Same result.
         if (variant_on(variants::kTopkReg))
-            return by_abs ? launch_topk_reg<T, true>(st, xp, ldx, n, m, k, out_values, out_indices)
-                          : launch_topk_reg<T, false>(st, xp, ldx, n, m, k, out_values, out_indices);
+            return by_abs ? launch_topk_reg<T, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
+                          : launch_topk_reg<T, false>(st, xp, ldx, n, m, k, out_values, out_indices, slot);
         if (variant_on(variants::kTopkFast))
-            return by_abs ? launch_topk<T, true, true, true>(st, xp, ldx, n, m, k, out_values, out_indices)
-                          : launch_topk<T, false, true, true>(st, xp, ldx, n, m, k, out_values, out_indices);
+            return by_abs ? launch_topk<T, true, true, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
+                          : launch_topk<T, false, true, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot);
         if (variant_on(variants::kTopkStage))
-            return by_abs ? launch_topk<T, true, false, true>(st, xp, ldx, n, m, k, out_values, out_indices)
-                          : launch_topk<T, false, false, true>(st, xp, ldx, n, m, k, out_values, out_indices);
-        return by_abs ? launch_topk<T, true, false, false>(st, xp, ldx, n, m, k, out_values, out_indices)
-                      : launch_topk<T, false, false, false>(st, xp, ldx, n, m, k, out_values, out_indices);
+            return by_abs ? launch_topk<T, true, false, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
+                          : launch_topk<T, false, false, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot);
+        return by_abs ? launch_topk<T, true, false, false>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
+                      : launch_topk<T, false, false, false>(st, xp, ldx, n, m, k, out_values, out_indices, slot);
     });
 }
 

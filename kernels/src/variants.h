@@ -35,7 +35,7 @@ struct Variant {
 //  - STEER_ONE: faster at s = 8 in both runs (1.0x-1.8x, the shapes where it needs no partial sums),
 //    slower from s = 64 (0.55x-0.96x): when unset, taken where s <= 8; "1" or "0" force it.
 //  - TC_WIDE, TOPK_STAGE: written after these runs, not yet timed: off.
-//  - TOPK_REG, SPARSE_SPLIT: written in session 10 (no GPU), not yet timed: off.
+//  - TOPK_REG, SPARSE_SPLIT, TOPK_ACT: written in session 10 (no GPU), not yet timed: off.
 // A variant with an auto rule decides per call when unset (taken() below, with the call's shape).
 
 // Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
@@ -69,12 +69,16 @@ inline constexpr Variant kTopkReg{"SAS_CUDA_TOPK_REG", false, "reg"};
 // encode at m = 1M, n = 1, where the dense encode takes 1.06 ms). Written in session 10, without a GPU:
 // off, not yet run on a GPU.
 inline constexpr Variant kSparseSplit{"SAS_CUDA_SPARSE_SPLIT", false, "split"};
+// The TopK activation (encode, dense and sparse) through the chunked top-k of topk.cu, each row split over
+// blocks, instead of one block per row selecting over the whole row (kernels/cuda/encode.cu). Written in
+// session 10, without a GPU: off, not yet run on a GPU.
+inline constexpr Variant kTopkAct{"SAS_CUDA_TOPK_ACT", false, "topk_act"};
 // The fused steering step as one plain launch, no grid barrier: steer_one_kernel (kernels/cuda/steer.cu).
 inline constexpr int kSteerOneAutoMaxS = 8;
 inline constexpr Variant kSteerOne{"SAS_CUDA_STEER_ONE", false, "one", "s <= 8"};
 
 inline constexpr const Variant *kAll[] = {&kTcGemv,    &kTcWide,  &kTcGemm,      &kSplitkOne, &kTopkFast,
-                                          &kTopkStage, &kTopkReg, &kSparseSplit, &kSteerOne};
+                                          &kTopkStage, &kTopkReg, &kSparseSplit, &kTopkAct,   &kSteerOne};
 
 // "0" or "1" as set in the environment: -1 when unset or anything else.
 inline int forced(const Variant &v) {

@@ -39,7 +39,8 @@ def ratio(a, b):
 
 ENV = {"tc_gemv": "SAS_CUDA_TC_GEMV", "tc_wide": "SAS_CUDA_TC_WIDE", "tc_gemm": "SAS_CUDA_TC_GEMM",
        "splitk_one": "SAS_CUDA_SPLITK_ONE", "fast": "SAS_CUDA_TOPK_FAST", "stage": "SAS_CUDA_TOPK_STAGE",
-       "reg": "SAS_CUDA_TOPK_REG", "split": "SAS_CUDA_SPARSE_SPLIT", "one": "SAS_CUDA_STEER_ONE"}
+       "reg": "SAS_CUDA_TOPK_REG", "split": "SAS_CUDA_SPARSE_SPLIT", "topk_act": "SAS_CUDA_TOPK_ACT",
+       "one": "SAS_CUDA_STEER_ONE"}
 
 
 def disagrees(r):
@@ -102,7 +103,7 @@ def main():
             print(line)
         return
     out = []
-    for kernel in ("encode_dense", "encode_sparse", "topk_rows", "topk_abs", "steer_fused"):
+    for kernel in ("encode_dense", "encode_sparse", "encode_topk", "topk_rows", "topk_abs", "steer_fused"):
         keys = sorted(k for k in shapes if k[0] == kernel)
         labels = sorted({v for k in keys for v in shapes[k] if "+" in v}, key=lambda v: (v.count("+"), v))
         for label in labels:
@@ -112,6 +113,7 @@ def main():
             out.append(f"\n### {kernel}: default vs `{label}`\n")
             extra = {"encode_dense": " % copy default | % copy opt-in |",
                      "encode_sparse": " % copy default | % copy opt-in |",
+                     "encode_topk": " % copy default | % copy opt-in |",
                      "steer_fused": " dense / default | dense / opt-in | dense / default b2b | dense / opt-in b2b |",
                      "topk_rows": " torch / default | torch / opt-in |",
                      "topk_abs": " torch / default | torch / opt-in |"}[kernel]
@@ -129,7 +131,7 @@ def main():
                         f"{us(b['time_ms'])} | **{ratio(a['time_ms'], b['time_ms'])}** | "
                         f"{us(a['b2b_ms']) if float(a['b2b_ms']) else '-'} | "
                         f"{us(b['b2b_ms']) if float(b['b2b_ms']) else '-'} | {ratio(a['b2b_ms'], b['b2b_ms'])} |")
-                if kernel in ("encode_dense", "encode_sparse"):
+                if kernel in ("encode_dense", "encode_sparse", "encode_topk"):
                     line += f" {float(a['pct_peak']):.0f}% | {float(b['pct_peak']):.0f}% |"
                 elif kernel == "steer_fused":
                     line += (f" {ratio(a['dense_ms'], a['time_ms'])} | {ratio(b['dense_ms'], b['time_ms'])} | "

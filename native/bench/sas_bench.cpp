@@ -10,6 +10,9 @@
 //             [--n 1,8,64] [--s 8,64,256] [--kernels encode,sparse,topk,subset,inject,pack,fused]
 //             [--reps N] [--min-ms T] [--csv FILE] [--ab]
 //
+// --kernels also takes topk_act (not in the default list): the encoder with the TopK activation, k = each
+// of --s, dense output (row "encode_topk").
+//
 // CUDA kernel variants (kernels/src/variants.h: each switched by an environment variable, "1" on, "0"
 // off, else its default) show in the variant column when on; --ab times every kernel that has one in the
 // same process, on the same data: all its variants off, each one on, all on, so a GPU run decides
@@ -65,6 +68,7 @@ const OptIn kOptIns[] = {{&sas::variants::kTcGemv, "encode", 2, 16},
                          {&sas::variants::kTopkStage, "topk", 0, kAnyN},
                          {&sas::variants::kTopkReg, "topk", 0, kAnyN},
                          {&sas::variants::kSparseSplit, "sparse", 0, kAnyN},
+                         {&sas::variants::kTopkAct, "topk_act", 0, kAnyN},
                          {&sas::variants::kSteerOne, "fused", 0, kAnyN}};
 
 bool applies(const OptIn &oi, const char *kernel, int64_t n) {
@@ -420,6 +424,32 @@ int main(int argc, char **argv) {
                         }
                     } else {
                         enc();  // f for the fused rows' dense baseline and the top-k rows
+                    }
+                }
+                if (want("topk_act")) {  // the TopK activation, dense output
+                    DevMem out(dev, size_t(n * m) * 4);
+                    for (int64_t k : o.s) {
+                        if (k > m || k > 1024) continue;
+                        std::vector<float> base;  // --ab: the variants-off output
+                        for (const auto &set : settings_for(o, "topk_act", n)) {
+                            EnvSetting env(set);
+                            auto enc_topk = [&] {
+                                ok(sas_encode_dense(dev, nullptr, dt, x.p, d, n, d, dt, We.p, be.p, th.p, m,
+                                                    SAS_ACT_TOPK, int32_t(k), out.as<float>(), m),
+                                   "sas_encode_dense TopK");
+                            };
+                            double ms = time_ms(o, enc_topk);
+                            rows.push_back({"encode_topk", "TopK" + opt_label(dev, "topk_act", n), d, m, n, k, ms,
+                                            wbytes + xbytes + double(n * m) * 4 + double(m) * double(es)});
+                            rows.back().b2b_ms = time_b2b_ms(o, ms, enc_topk);
+                            if (o.ab && dev == SAS_DEVICE_CUDA) {  // the same selection: equal, bit for bit
+                                std::vector<float> got = sample_rows(dev, out.p, n, m);
+                                if (base.empty())
+                                    base = std::move(got);
+                                else
+                                    compare(rows.back(), base, got, 0.0, 0.0, false);
+                            }
+                        }
                     }
                 }
                 if (want("sparse")) {

@@ -175,6 +175,17 @@ void run(void *stream, const char *sname) {
         });
     }
     {
+        const Variants on{&sas::variants::kTopkAct};
+        expect_calls(name("encode_dense TopK n=8 k=64, SAS_CUDA_TOPK_ACT"), stream, -1, 0, [&] {
+            return sas_encode_dense(C, stream, B, x.p, d, 8, d, B, We.p, be.p, th.p, m, SAS_ACT_TOPK, 64,
+                                    out.as<float>(), m);
+        });
+        expect_calls(name("encode_sparse TopK n=8 k=64, SAS_CUDA_TOPK_ACT"), stream, -1, 0, [&] {
+            return sas_encode_sparse(C, stream, B, x.p, d, 8, d, B, We.p, be.p, th.p, m, SAS_ACT_TOPK, 64, 256,
+                                     oi.as<int64_t>(), ov.as<float>(), oc.as<int32_t>());
+        });
+    }
+    {
         const Variants on{&sas::variants::kTopkReg};
         expect_calls(name("topk_rows n=3 m=12000 k=64, SAS_CUDA_TOPK_REG"), stream, 2, 0, [&] {
             return sas_topk_rows(C, stream, B, We.p, m, 3, m, 64, ov.as<float>(), oi.as<int64_t>());

@@ -312,6 +312,13 @@ int main() {
             for (const Sizes &c : split_cases)
                 for (sas_dtype dt : {SAS_F32, SAS_BF16}) test_case(c, dt, seed++);
         }
+        // The TopK activation through the chunked top-k (SAS_CUDA_TOPK_ACT), alone and with its keys in
+        // registers (SAS_CUDA_TOPK_REG): rows of one chunk and of several (m = 16411), k = 1, 50, 1024.
+        for (bool reg : {false, true}) {
+            const Variants on = reg ? Variants{&kTopkAct, &kTopkReg} : Variants{&kTopkAct};
+            for (const Sizes &c : {Sizes{1, 64, 1000}, Sizes{3, 64, 16411}, Sizes{17, 64, 1000}, Sizes{0, 64, 1000}})
+                for (sas_dtype dt : {SAS_F32, SAS_BF16}) test_case(c, dt, seed++);
+        }
         // The split-K reduction in one launch with the f32 FMA kernels: every row count up to 16,
         // m from 8 (one column block) to 16411, one and several calls per stream (the counters reset).
         const Variants on{&kSplitkOne};

@@ -12,8 +12,9 @@ libtorch tensors. So this script does what the binding does, on torch's own tens
     (torch.cuda._sleep) and then writes x; the call on that stream must see the written x (a kernel that
     ran on another stream would run during the sleep and read the old x);
   - the CUDA kernel variants (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_WIDE, SAS_CUDA_TC_GEMM,
-    SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG, SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_STEER_ONE) pass the same checks
-    all off, all on, and all on but SAS_CUDA_TC_WIDE (the tensor-core encoder's default layout);
+    SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG, SAS_CUDA_SPARSE_SPLIT,
+    SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE) pass the same checks all off, all on, and all on but
+    SAS_CUDA_TC_WIDE (the tensor-core encoder's default layout);
   - errors come back as statuses with messages (k = 0, a NULL pointer), and the process lives on;
   - a loop of fused steps does not grow device memory.
 
@@ -31,11 +32,12 @@ import torch
 
 SAS_F32, SAS_BF16, SAS_F16 = 0, 1, 2
 CPU, CUDA = 0, 1
-JUMPRELU, RELU = 0, 1
+JUMPRELU, RELU, TOPK = 0, 1, 2
 DTYPES = {torch.float32: SAS_F32, torch.bfloat16: SAS_BF16, torch.float16: SAS_F16}
 UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}
 VARIANTS = ("SAS_CUDA_TC_GEMV", "SAS_CUDA_TC_WIDE", "SAS_CUDA_TC_GEMM", "SAS_CUDA_SPLITK_ONE", "SAS_CUDA_TOPK_FAST",
-            "SAS_CUDA_TOPK_STAGE", "SAS_CUDA_TOPK_REG", "SAS_CUDA_SPARSE_SPLIT", "SAS_CUDA_STEER_ONE")
+            "SAS_CUDA_TOPK_STAGE", "SAS_CUDA_TOPK_REG", "SAS_CUDA_SPARSE_SPLIT", "SAS_CUDA_TOPK_ACT",
+            "SAS_CUDA_STEER_ONE")
 
 passed = failed = 0
 
@@ -192,6 +194,29 @@ def test_encode(lib, dev, dtype, n, d, m, gen, stream):
                 ok &= c == nz.numel() and torch.equal(oi[r, :c].cpu(), nz)
                 ok &= bool(torch.allclose(ov[r, :c].cpu(), dense[r, nz], rtol=1e-5, atol=1e-6))
             check(ok, f"encode_sparse vs encode_dense {dev.type} {dtype} n={n} m={m} {vname}")
+            # TopK(k): per row at most k non-zeros, each relu(pre) there; every index whose pre is above the
+            # k-th largest by more than the rounding is kept, none below it by more is; the sparse form
+            # lists the same (index, value) pairs.
+            k = min(32, m)
+            tk = torch.full((n, m), float("nan"), device=dev)
+            lib.encode_dense(devc, stream, dt, p(x), full.stride(0), n, d, dt, p(sae.W_enc), p(sae.b_enc),
+                             p(sae.thr), m, TOPK, k, p(tk), m)
+            lib.encode_sparse(devc, stream, dt, p(x), full.stride(0), n, d, dt, p(sae.W_enc), p(sae.b_enc),
+                              p(sae.thr), m, TOPK, k, max_nnz, p(oi), p(ov), p(oc))
+            tkc = tk.double().cpu()
+            tol = (1e-4 * (scale + 1)).max(dim=1, keepdim=True).values
+            kth = pre.topk(k, dim=1).values[:, -1:]
+            kept = tkc != 0
+            ok = not bool(torch.isnan(tkc).any()) and bool((kept.sum(dim=1) <= k).all())
+            ok &= bool(((tkc - pre.clamp(min=0)).abs() <= tol)[kept].all())
+            ok &= bool((kept | (pre <= kth + tol) | (pre <= tol)).all())  # clearly above: kept (unless ~0)
+            ok &= bool((~kept | (pre >= kth - tol)).all())                 # kept: not clearly below
+            for r in range(n):
+                nz = tkc[r].nonzero().flatten()
+                c = int(oc[r])
+                ok &= c == nz.numel() and torch.equal(oi[r, :c].cpu(), nz)
+                ok &= torch.equal(ov[r, :c].cpu(), tk[r, nz.to(dev)].cpu())
+            check(ok, f"encode TopK(k={k}) dense and sparse {dev.type} {dtype} n={n} m={m} {vname}")
             # Subset: columns S of the code, O(n s d).
             S = torch.randperm(m, generator=gen)[:37].to(dev)
             sub = torch.empty(n, 37, device=dev)
