@@ -181,8 +181,35 @@ int chunks_for(int64_t n, int64_t m, int k) {
     return int((m + chunk - 1) / chunk);  // chunks of m / chunks <= chunk entries, >= kChunkMin / 2 >= k
 }
 
-// Phase 2 for SAS_CUDA_TOPK_REG: the register kernel holding `total` candidates per row, else the
-// shared-memory one (more than 32768 candidates: k > 256 on the widest rows).
+// Between phases 1 and 2 of SAS_CUDA_TOPK_REG, when a row has more than kRegMergeMax candidates (k > 256
+// on rows of 1M): block (g, r) selects the k largest of group g of row r's candidates (consecutive
+// positions, so equal keys stay in index order) and writes them, (key, index), in position order; each
+// level leaves groups * k candidates.
+constexpr int64_t kRegMergeMax = 32 * kTopkThreads, kRegGroup = 8 * kTopkThreads;
+
+__global__ void __launch_bounds__(kTopkThreads, 1)
+    topk_group_reg_kernel(const uint32_t *__restrict__ ck, const uint32_t *__restrict__ ci, int64_t total, int k,
+                          uint32_t *__restrict__ nk, uint32_t *__restrict__ ni) {
+    __shared__ RegSelectSmem<8, kTopkThreads> sm;
+    const int64_t g = blockIdx.x, groups = gridDim.x, r = blockIdx.y;
+    const int64_t p0 = g * total / groups, len = (g + 1) * total / groups - p0;  // >= kRegGroup / 2 >= k
+    const uint32_t *keys_g = ck + r * total + p0, *idx = ci + r * total + p0;
+    uint32_t keys[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+        const int64_t p = int64_t(u) * kTopkThreads + threadIdx.x;
+        keys[u] = p < len ? keys_g[p] : 0u;
+    }
+    register_topk_select<8, kTopkThreads>(keys, len, k, sm, [](int64_t p) { return p; });
+    const int64_t base = (r * groups + g) * k;
+    for (int i = threadIdx.x; i < k; i += blockDim.x) {
+        const unsigned long long cd = sm.cand[i];
+        nk[base + i] = cand_key(cd);
+        ni[base + i] = idx[cand_index(cd)];
+    }
+}
+
+// Phase 2 for SAS_CUDA_TOPK_REG: the register kernel holding `total` (<= kRegMergeMax) candidates per row.
 template <class T>
 sas_status launch_merge_reg(cudaStream_t st, const T *x, int64_t ldx, int64_t rows, int64_t total, int k,
                             const uint32_t *ck, const uint32_t *ci, float *out_values, int64_t *out_indices) {
@@ -191,11 +218,8 @@ sas_status launch_merge_reg(cudaStream_t st, const T *x, int64_t ldx, int64_t ro
         topk_merge_reg_kernel<T, 8><<<g, kTopkThreads, 0, st>>>(x, ldx, total, k, ck, ci, out_values, out_indices);
     else if (total <= 16 * kTopkThreads)
         topk_merge_reg_kernel<T, 16><<<g, kTopkThreads, 0, st>>>(x, ldx, total, k, ck, ci, out_values, out_indices);
-    else if (total <= 32 * kTopkThreads)
-        topk_merge_reg_kernel<T, 32><<<g, kTopkThreads, 0, st>>>(x, ldx, total, k, ck, ci, out_values, out_indices);
     else
-        topk_merge_kernel<T, false, false><<<g, kTopkThreads, 0, st>>>(x, ldx, total, k, ck, ci, out_values,
-                                                                        out_indices);
+        topk_merge_reg_kernel<T, 32><<<g, kTopkThreads, 0, st>>>(x, ldx, total, k, ck, ci, out_values, out_indices);
     return check_launch("topk_merge_reg_kernel");
 }
 
@@ -213,13 +237,26 @@ sas_status launch_topk_reg(cudaStream_t st, const T *x, int64_t ldx, int64_t n, 
             SAS_TRY(check_launch(what));
             continue;
         }
-        const int64_t total = int64_t(chunks) * k;
+        int64_t total = int64_t(chunks) * k;
+        // Candidates: (keys, indices) of phase 1, and when a merge level is needed a second pair for its
+        // output (each level at most half the size of the one before).
+        const bool levels = total > kRegMergeMax;
         Scratch ws(st, slot);
-        SAS_TRY(ws.alloc(size_t(rows * total) * 2 * sizeof(uint32_t), "sas_topk"));
+        SAS_TRY(ws.alloc(size_t(rows * total) * (levels ? 3 : 2) * sizeof(uint32_t), "sas_topk"));
         uint32_t *ck = ws.as<uint32_t>(), *ci = ck + rows * total;
+        uint32_t *nk = ci + rows * total, *ni = nk + rows * total / 2;
         topk_chunk_reg_kernel<T, ByAbs><<<dim3(unsigned(chunks), unsigned(rows)), kRegThreads, 0, st>>>(
             xr, ldx, m, k, chunks, ck, ci, nullptr, nullptr);
         SAS_TRY(check_launch(what));
+        while (total > kRegMergeMax) {
+            const int64_t groups = (total + kRegGroup - 1) / kRegGroup;
+            topk_group_reg_kernel<<<dim3(unsigned(groups), unsigned(rows)), kTopkThreads, 0, st>>>(ck, ci, total, k,
+                                                                                                     nk, ni);
+            SAS_TRY(check_launch("topk_group_reg_kernel"));
+            total = groups * k;
+            std::swap(ck, nk);
+            std::swap(ci, ni);
+        }
         SAS_TRY(launch_merge_reg(st, xr, ldx, rows, total, k, ck, ci, out_values + r0 * k, out_indices + r0 * k));
     }
     return SAS_OK;

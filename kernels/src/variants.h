@@ -59,7 +59,8 @@ inline constexpr Variant kTopkFast{"SAS_CUDA_TOPK_FAST", false, "fast"};
 // a GPU, off.
 inline constexpr Variant kTopkStage{"SAS_CUDA_TOPK_STAGE", false, "stage"};
 // Top-k with each chunk's keys in registers (kernels/cuda/register_select.cuh): an 11-bit first radix
-// digit, later passes only over the keys of the chosen digit, one ranking of the whole chunk. Written in
+// digit, later passes only over the keys of the chosen digit, one ranking of the whole chunk; phase 2
+// in registers too, after a merge level when a row has more than 32768 candidates. Written in
 // session 10, without a GPU, from session 9's Nsight Compute data (the default spends ~150 instructions
 // per key: top-k over many rows reached 10-11% of the memory bandwidth): not yet run on a GPU, off.
 inline constexpr Variant kTopkReg{"SAS_CUDA_TOPK_REG", false, "reg"};

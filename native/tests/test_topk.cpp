@@ -146,8 +146,8 @@ void all_cases(uint64_t seed) {
         run_rows(dt, 2, (int64_t(1) << 20) + 3, 8, kTies, seed++);
         run_rows(dt, 40, 9000, 5, kGauss, seed++);
         // SAS_CUDA_TOPK_REG's phase 2 holds 8, 16 or 32 candidates per thread by their count (here 128
-        // or 129 chunks of 8192: 25800 candidates, 32 per thread), more in shared memory (the abs case
-        // below: 33024).
+        // or 129 chunks of 8192: 25800 candidates, 32 per thread); more first go through a merge level
+        // (the abs case below: 33024).
         if (dt == SAS_F32) run_rows(dt, 1, (int64_t(1) << 20) + 5, 200, kGauss, seed++);
         run_abs(dt, (int64_t(1) << 20) + 3, 256, kSparse, seed++);
         run_abs(dt, 3000, 100, kZeros, seed++);
@@ -171,6 +171,9 @@ int main() {
         {
             const Variants on{&sas::variants::kTopkReg};
             all_cases(100);
+            // A merge level before phase 2: 129 chunks x 1024 candidates, in groups of 8192 (17 x 1024 left).
+            run_rows(SAS_F32, 1, (int64_t(1) << 20) + 3, 1024, kSparse, 900);
+            run_rows(SAS_BF16, 2, (int64_t(1) << 20) + 3, 700, kGauss, 901);
         }
         const Variants on{&sas::variants::kTopkStage};
         all_cases(100);
