@@ -184,6 +184,12 @@ if [[ -x "$BENCH" ]]; then
         --clock-control none --section SpeedOfLight --section WarpStateStats --section SourceCounters \
         -k regex:topk --launch-count 2 \
         "$BENCH" --device cuda --m 1048576 --n 64 --s 64 --kernels topk --reps 1 --min-ms 0
+      # ... and the decode step on thread-block clusters (SAS_CUDA_STEER_CLUSTER) beside the default's, where
+      # each one's time goes (n = 1, s = 64; the cluster kernel's stalls at its barrier and DSMEM reads).
+      run ncu-steer-cluster 30 "$TORCH_RESERVE" "$OUT/ncu-steer-cluster.txt" env "${WINNERS[@]}" \
+        SAS_CUDA_STEER_CLUSTER=1 ncu --clock-control none --section SpeedOfLight --section WarpStateStats \
+        --section SourceCounters -k regex:steer --launch-count 2 \
+        "$BENCH" --device cuda --m 16384 --n 1 --s 64 --kernels fused --reps 1 --min-ms 0
     else
       note "ncu: skipped (not installed)"
     fi

@@ -413,6 +413,8 @@ template <class T> __global__ void __launch_bounds__(kThreads, 2) steer_one_kern
     }
 }
 
+#include "steer_cluster.cuh"
+
 bool aligned16(const void *p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // Co-resident blocks of steer_coop_kernel<T> on the current device (0: no cooperative launch), cached.
@@ -472,6 +474,13 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
         // Variant SAS_CUDA_STEER_ONE: one plain launch for small steps (see steer_one_kernel). Unset, it is
         // taken where one group covers the support (s <= 8: no partial sums), where it timed faster than
         // the cooperative launch on an H200 (kernels/src/variants.h).
+        // Variant SAS_CUDA_STEER_CLUSTER: one cluster launch (sm_90+) for decode-sized steps (steer_cluster.cuh).
+        cluster_step::Shape sh{};
+        if (variants::on(variants::kSteerCluster) && cluster_step::fits(n, d, s, V, a.vec_enc, a.vec_dec, &sh) &&
+            cluster_ready<T>()) {
+            const sas_status st_cluster = launch_cluster_step<T>(st, a, sh);
+            if (st_cluster != SAS_ERR_UNSUPPORTED) return st_cluster;
+        }
         OneArgs o{};
         one_groups(s, &o.F, &o.G);
         if (s <= kOneMaxS && n <= kOneMaxRows && size_t(n * 16 * d) * sizeof(float) + 8192 <= kStreamBufferMax &&

@@ -36,6 +36,7 @@ struct Variant {
 //    slower from s = 64 (0.55x-0.96x): when unset, taken where s <= 8; "1" or "0" force it.
 //  - TC_WIDE, TOPK_STAGE: written after these runs, not yet timed: off.
 //  - TOPK_REG, SPARSE_SPLIT, TOPK_ACT: written in session 10 (no GPU), not yet timed: off.
+//  - STEER_CLUSTER: written in session 11 (no GPU), not yet timed: off.
 // A variant with an auto rule decides per call when unset (taken() below, with the call's shape).
 
 // Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
@@ -77,9 +78,17 @@ inline constexpr Variant kTopkAct{"SAS_CUDA_TOPK_ACT", false, "topk_act"};
 // The fused steering step as one plain launch, no grid barrier: steer_one_kernel (kernels/cuda/steer.cu).
 inline constexpr int kSteerOneAutoMaxS = 8;
 inline constexpr Variant kSteerOne{"SAS_CUDA_STEER_ONE", false, "one", "s <= 8"};
+// The fused step on Hopper thread-block clusters: one cluster of 8 blocks per row, each block a slice of
+// d, every operand loaded in one round trip, the partial dot products exchanged through distributed
+// shared memory and a cluster barrier instead of a grid-wide one (kernels/cuda/steer_cluster.cuh). For
+// decode-sized steps (n <= 16, s <= 64) on sm_90 and newer; taken before SAS_CUDA_STEER_ONE when both
+// are on. Written in session 11, without a GPU, for the decode step's latency (session 9's H200: 5.1-5.4
+// us back to back at n = 1 where an empty launch takes 3.3 us): not yet run on a GPU, off.
+inline constexpr Variant kSteerCluster{"SAS_CUDA_STEER_CLUSTER", false, "cluster"};
 
 inline constexpr const Variant *kAll[] = {&kTcGemv,    &kTcWide,  &kTcGemm,      &kSplitkOne, &kTopkFast,
-                                          &kTopkStage, &kTopkReg, &kSparseSplit, &kTopkAct,   &kSteerOne};
+                                          &kTopkStage, &kTopkReg, &kSparseSplit, &kTopkAct,   &kSteerOne,
+                                          &kSteerCluster};
 
 // "0" or "1" as set in the environment: -1 when unset or anything else.
 inline int forced(const Variant &v) {

@@ -40,7 +40,7 @@ def ratio(a, b):
 ENV = {"tc_gemv": "SAS_CUDA_TC_GEMV", "tc_wide": "SAS_CUDA_TC_WIDE", "tc_gemm": "SAS_CUDA_TC_GEMM",
        "splitk_one": "SAS_CUDA_SPLITK_ONE", "fast": "SAS_CUDA_TOPK_FAST", "stage": "SAS_CUDA_TOPK_STAGE",
        "reg": "SAS_CUDA_TOPK_REG", "split": "SAS_CUDA_SPARSE_SPLIT", "topk_act": "SAS_CUDA_TOPK_ACT",
-       "one": "SAS_CUDA_STEER_ONE"}
+       "one": "SAS_CUDA_STEER_ONE", "cluster": "SAS_CUDA_STEER_CLUSTER"}
 
 
 def disagrees(r):

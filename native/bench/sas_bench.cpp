@@ -53,14 +53,15 @@ struct Opts {
     bool ab = false;  // --ab: each kernel with a CUDA variant, variants off and on
 };
 
-// The CUDA kernel variants, the kernel each one changes and the row counts it takes.
+// The CUDA kernel variants, the kernel each one changes, the row counts it takes and the largest s or k.
+constexpr int64_t kAnyN = INT64_MAX;
 struct OptIn {
     const sas::variants::Variant *v;
     const char *kernel;
     int64_t n_min, n_max;
+    int64_t sk_max = kAnyN;
     const char *env() const { return v->env; }
 };
-constexpr int64_t kAnyN = INT64_MAX;
 const OptIn kOptIns[] = {{&sas::variants::kTcGemv, "encode", 2, 16},
                          {&sas::variants::kTcWide, "encode", 2, 16},
                          {&sas::variants::kTcGemm, "encode", 17, kAnyN},
@@ -69,10 +70,11 @@ const OptIn kOptIns[] = {{&sas::variants::kTcGemv, "encode", 2, 16},
                          {&sas::variants::kTopkReg, "topk", 0, kAnyN},
                          {&sas::variants::kSparseSplit, "sparse", 0, kAnyN},
                          {&sas::variants::kTopkAct, "topk_act", 0, kAnyN},
-                         {&sas::variants::kSteerOne, "fused", 0, kAnyN}};
+                         {&sas::variants::kSteerOne, "fused", 0, kAnyN},
+                         {&sas::variants::kSteerCluster, "fused", 0, 16, 64}};  // bf16/f16 at these d
 
-bool applies(const OptIn &oi, const char *kernel, int64_t n) {
-    return std::strcmp(oi.kernel, kernel) == 0 && n >= oi.n_min && n <= oi.n_max;
+bool applies(const OptIn &oi, const char *kernel, int64_t n, int64_t s_or_k) {
+    return std::strcmp(oi.kernel, kernel) == 0 && n >= oi.n_min && n <= oi.n_max && s_or_k <= oi.sk_max;
 }
 // " +label" for each variant of `kernel` at n rows that the library takes now (the environment, else its
 // default; the variants are CUDA kernels, so never on the CPU).
@@ -81,7 +83,7 @@ std::string opt_label(sas_device dev, const char *kernel, int64_t n, int64_t s_o
     std::string s;
     if (dev != SAS_DEVICE_CUDA) return s;
     for (const OptIn &oi : kOptIns) {
-        if (!applies(oi, kernel, n)) continue;
+        if (!applies(oi, kernel, n, s_or_k)) continue;
         const bool rule = oi.v == &sas::variants::kSteerOne ? s_or_k <= sas::variants::kSteerOneAutoMaxS
                           : oi.v == &sas::variants::kTcGemv  ? n >= sas::variants::kTcGemvAutoMinN
                                                              : false;
@@ -92,14 +94,14 @@ std::string opt_label(sas_device dev, const char *kernel, int64_t n, int64_t s_o
 // The environments to time `kernel` at n rows under: as given (no change); with --ab on CUDA, every
 // variant of the kernel off, then each one that takes n alone, then all of those together (when several).
 using EnvSet = std::vector<std::pair<const char *, bool>>;
-std::vector<EnvSet> settings_for(const struct Opts &o, const char *kernel, int64_t n) {
+std::vector<EnvSet> settings_for(const struct Opts &o, const char *kernel, int64_t n, int64_t s_or_k = 0) {
     if (!o.ab || o.dev != SAS_DEVICE_CUDA) return {EnvSet{}};
     EnvSet off;
     std::vector<const OptIn *> mine;
     for (const OptIn &oi : kOptIns)
         if (std::strcmp(oi.kernel, kernel) == 0) {
             off.push_back({oi.env(), false});
-            if (applies(oi, kernel, n)) mine.push_back(&oi);
+            if (applies(oi, kernel, n, s_or_k)) mine.push_back(&oi);
         }
     std::vector<EnvSet> sets{off};
     for (const OptIn *oi : mine) {
@@ -590,7 +592,7 @@ int main(int argc, char **argv) {
                             double dense = time_ms(o, dense_step);
                             const double dense_b2b = time_b2b_ms(o, dense, dense_step);
                             std::vector<float> base;  // --ab: x after one variants-off step from x0
-                            for (const auto &set : settings_for(o, "fused", n)) {
+                            for (const auto &set : settings_for(o, "fused", n, s)) {
                                 EnvSetting env(set);
                                 const double fused = time_ms(o, fused_step);
                                 Row r{"steer_fused", "JumpReLU" + opt_label(dev, "fused", n, s), d, m, n, s, fused,

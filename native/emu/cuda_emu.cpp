@@ -96,6 +96,8 @@ struct Block {
     unsigned gen = 0;
     int acc[2] = {0, 0}, result[2] = {0, 0};
     int grid_arrived = 0;  // threads waiting at the grid-wide sync (cooperative launches)
+    int cluster_arrived = 0;  // threads that arrived at the cluster barrier's current generation
+    int slot = 0;          // its index in Launch::slots (a cluster's blocks hold consecutive slots, rank order)
     int lag = -1;          // the lagging warp (or lane, in a one-warp block)
     bool active = false;
     size_t poisoned = 0;   // smem_static[0, poisoned) has been poisoned since the block started
@@ -112,6 +114,8 @@ struct Launch {
     const std::function<void()> *body = nullptr;
     bool cooperative = false;
     unsigned grid_gen = 0;                 // generation of the grid-wide sync
+    unsigned cluster = 1;                  // blocks per cluster (1: not a cluster launch)
+    std::vector<unsigned> cluster_gen;     // per group of `cluster` slots: generation of its cluster barrier
     std::vector<std::pair<const void *, size_t>> static_layout;  // __shared__ variable -> offset
     size_t static_used = 0;
     size_t dyn_bytes = 0;
@@ -263,6 +267,39 @@ void grid_barrier() {
     wait_for(&g_launch.grid_gen, gen);
 }
 
+unsigned cluster_size() { return g_launch.cluster; }
+
+unsigned cluster_arrive() {
+    if (g_cur_thread < 0 || g_launch.cluster < 2) die("a cluster barrier outside a cluster launch");
+    ++g_cur->cluster_arrived;
+    return g_launch.cluster_gen[size_t(g_cur->slot) / g_launch.cluster];
+}
+
+void cluster_wait(unsigned gen) {
+    if (g_cur_thread < 0 || g_launch.cluster < 2) die("a cluster barrier outside a cluster launch");
+    // Released by the scheduler once every thread of the cluster has arrived (at once if it already was).
+    wait_for(&g_launch.cluster_gen[size_t(g_cur->slot) / g_launch.cluster], gen);
+}
+
+void *map_shared_rank(const void *p, unsigned rank) {
+    if (g_cur_thread < 0 || g_launch.cluster < 2) die("map_shared_rank outside a cluster launch");
+    if (rank >= g_launch.cluster) die("map_shared_rank: rank outside the cluster");
+    Block &B = *g_cur;
+    Block &R = *g_launch.slots[size_t(B.slot) / g_launch.cluster * g_launch.cluster + rank];
+    if (!R.active) die("map_shared_rank: that block of the cluster has exited");
+    // Variables that block has yet to reach hold garbage there too: poison them now (and not again when it
+    // reaches them, which would erase what this block may write there), so that reading a partner's
+    // shared memory before it was written reads NaN / all-ones, as in a block's own.
+    if (R.poisoned < g_launch.static_used) {
+        std::memset(R.smem_static + R.poisoned, kPoison, g_launch.static_used - R.poisoned);
+        R.poisoned = g_launch.static_used;
+    }
+    const unsigned char *q = static_cast<const unsigned char *>(p);
+    if (q >= B.smem_static && q < B.smem_static + kSharedBytes) return R.smem_static + (q - B.smem_static);
+    if (q >= B.smem_dynamic && q < B.smem_dynamic + kSharedBytes) return R.smem_dynamic + (q - B.smem_dynamic);
+    die("map_shared_rank of an address outside the block's shared memory");
+}
+
 // The running block's copy of one `__shared__` variable (cu2cpp turns each declaration into a call with
 // the address of a tag unique to the declaration and the kernel's instantiation). The launch lays the
 // variables out in the order the threads first reach them; every block has its own memory.
@@ -338,6 +375,7 @@ void start_block(Block &B, uint64_t blk, const Cfg &cfg) {
     B.arrived = 0;
     B.acc[0] = B.acc[1] = 0;
     B.grid_arrived = 0;
+    B.cluster_arrived = 0;
     B.lag = ordered_schedule() ? -1 : int(next_random() % (B.warps.size() > 1 ? B.warps.size() : 32));
     B.active = true;
     B.poisoned = 0;  // static variables are poisoned at their first use (shared_variable)
@@ -364,12 +402,31 @@ bool parked(const Block &B) { return B.grid_arrived > 0 && B.grid_arrived == B.a
 // writes without a barrier in between, or a block that overwrites shared memory a slow warp has yet to
 // read, then gets or leaves wrong values, which the tests' comparisons catch. A round in which no thread
 // can run, while some have not finished, is a deadlock (unless they all wait at a grid-wide sync).
+//
+// A cluster launch starts and refills slots a whole cluster at a time (`pending` then lists clusters): its
+// blocks hold consecutive slots in rank order, and its barrier is released once every thread of its
+// blocks has arrived; a block that exits while the others of its cluster wait there is a deadlock.
 void run_launch(const Cfg &cfg, const std::vector<uint64_t> &pending, size_t nslots) {
+    const size_t C = g_launch.cluster, ngroups = nslots / C;
     size_t next_block = 0, finished = 0;
-    for (size_t s = 0; s < nslots; ++s) {
-        g_launch.slots[s]->active = false;
-        if (next_block < pending.size()) start_block(*g_launch.slots[s], pending[next_block++], cfg);
-    }
+    // In a cluster launch one block of each cluster, chosen at random, lags as a warp of each block does:
+    // it runs only in rounds where no other block of its cluster can, so the others run ahead as far as
+    // the cluster barrier lets them (one that leaves while the laggard still reads its shared memory, a
+    // missing wait at the barrier, is then caught: map_shared_rank stops the run).
+    std::vector<size_t> lag_slot(ngroups, SIZE_MAX);
+    std::vector<char> group_busy(ngroups);
+    auto start_unit = [&](size_t group, uint64_t unit) {  // a block, or a cluster's blocks in rank order
+        if (C == 1) return start_block(*g_launch.slots[group], unit, cfg);
+        const uint64_t per_row = cfg.grid.x / C, x0 = (unit % per_row) * C, rest = unit / per_row;
+        for (size_t k = 0; k < C; ++k) start_block(*g_launch.slots[group * C + k], x0 + k + uint64_t(cfg.grid.x) * rest, cfg);
+        lag_slot[group] = ordered_schedule() ? SIZE_MAX : group * C + size_t(next_random() % C);
+    };
+    auto held_back = [&](size_t slot) {  // the lagging block of a cluster while another of its blocks can run
+        return C > 1 && slot == lag_slot[slot / C] && group_busy[slot / C];
+    };
+    for (size_t s = 0; s < nslots; ++s) g_launch.slots[s]->active = false;
+    for (size_t g = 0; g < ngroups; ++g)
+        if (next_block < pending.size()) start_unit(g, pending[next_block++]);
     auto runnable = [](const Fiber &f) { return !f.done && !(f.wait && *f.wait == f.wait_gen); };
     auto resume = [](Block &B, int t) {
         g_cur = &B;
@@ -385,17 +442,47 @@ void run_launch(const Cfg &cfg, const std::vector<uint64_t> &pending, size_t nsl
         bool any_active = false, all_parked = true;
         for (size_t s = 0; s < nslots; ++s) {
             Block &B = *g_launch.slots[s];
-            if (B.active && B.alive == 0) {  // finished: the slot takes the next block of the launch
+            if (B.active && B.alive == 0) {  // finished
                 B.active = false;
                 ++finished;
-                if (next_block < pending.size()) start_block(B, pending[next_block++], cfg);
             }
+        }
+        for (size_t g = 0; g < ngroups; ++g) {  // a free group of slots takes the next block (cluster) of the launch
+            bool free = true;
+            for (size_t k = 0; k < C; ++k) free &= !g_launch.slots[g * C + k]->active;
+            if (free && next_block < pending.size()) start_unit(g, pending[next_block++]);
+        }
+        for (size_t s = 0; s < nslots; ++s) {
+            const Block &B = *g_launch.slots[s];
             if (B.active) {
                 any_active = true;
                 all_parked &= parked(B);
             }
         }
         if (!any_active) return;
+        if (C > 1) {  // release each cluster barrier that every thread of its cluster has reached
+            for (size_t g = 0; g < ngroups; ++g) {
+                int arrived = 0, alive = 0;
+                bool exited = false;
+                for (size_t k = 0; k < C; ++k) {
+                    const Block &B = *g_launch.slots[g * C + k];
+                    if (!B.active) {
+                        exited = true;
+                        continue;
+                    }
+                    arrived += B.cluster_arrived;
+                    alive += B.alive;
+                }
+                if (arrived == 0 || arrived < alive) continue;
+                if (exited) {
+                    g_block_idx = g_launch.slots[g * C]->idx;
+                    g_pos = ThreadPos{};
+                    die("deadlock: a block of a cluster exited while the others wait at the cluster barrier");
+                }
+                ++g_launch.cluster_gen[g];
+                for (size_t k = 0; k < C; ++k) g_launch.slots[g * C + k]->cluster_arrived = 0;
+            }
+        }
         if (g_launch.cooperative && all_parked) {
             // Every block of a cooperative launch is resident; one that has finished can never arrive.
             if (finished > 0) {
@@ -421,10 +508,15 @@ void run_launch(const Cfg &cfg, const std::vector<uint64_t> &pending, size_t nsl
         std::fill(block_ran.begin(), block_ran.end(), 0);
         for (const auto &st : order)
             if (!lags(*g_launch.slots[st.first], int(st.second))) block_ran[st.first] = 1;
+        std::fill(group_busy.begin(), group_busy.end(), 0);
+        if (C > 1)
+            for (const auto &st : order)
+                if (st.first != lag_slot[st.first / C]) group_busy[st.first / C] = 1;
         for (const bool laggards : {false, true}) {
             for (const auto &st : order) {
                 Block &B = *g_launch.slots[st.first];
                 if (lags(B, int(st.second)) != laggards || (laggards && block_ran[st.first])) continue;
+                if (held_back(st.first)) continue;
                 Fiber &f = B.fibers[st.second];
                 if (!runnable(f)) continue;  // made to wait by a thread that ran earlier in this round
                 const unsigned gen = B.gen;
@@ -458,9 +550,14 @@ void run(const Cfg &cfg, const std::function<void()> &body, uint64_t resident) {
     g_launch.dyn_bytes = cfg.smem;
     g_launch.grid_gen = 0;
     const size_t nslots = size_t(std::min(nblocks, resident));
-    while (g_launch.slots.size() < nslots) g_launch.slots.push_back(std::make_unique<Block>());
-    run_launch(cfg, shuffled(nblocks), nslots);
+    while (g_launch.slots.size() < nslots) {
+        g_launch.slots.push_back(std::make_unique<Block>());
+        g_launch.slots.back()->slot = int(g_launch.slots.size() - 1);
+    }
+    g_launch.cluster_gen.assign(nslots / g_launch.cluster, 0u);
+    run_launch(cfg, shuffled(nblocks / g_launch.cluster), nslots);
     g_launch.cooperative = false;
+    g_launch.cluster = 1;
     g_cur = nullptr;
     g_cur_thread = -1;
 }
@@ -489,6 +586,30 @@ cudaError_t run_cooperative(const Cfg &cfg, const std::function<void()> &body) {
     log_call(Op::CooperativeLaunch, cfg.stream);
     g_launch.cooperative = true;
     run(cfg, body, nblocks);
+    return cudaSuccess;
+}
+
+// A cluster launch: the blocks of a cluster are resident together (a few clusters at a time), so a cluster
+// barrier can hold them and their shared memory can be mapped; released when all of its threads arrived.
+unsigned cluster_of(const cudaLaunchConfig_t &cfg) {
+    unsigned c = 1;
+    for (unsigned i = 0; i < cfg.numAttrs; ++i)
+        if (cfg.attrs[i].id == cudaLaunchAttributeClusterDimension) {
+            const auto &d = cfg.attrs[i].val.clusterDim;
+            if (d.y > 1 || d.z > 1) return 0;
+            c = std::max(1u, d.x);
+        }
+    return c;
+}
+
+cudaError_t run_clustered(const Cfg &cfg, unsigned cluster, const std::function<void()> &body) {
+    if (cluster <= 1) return run_grid(cfg, body) ? cudaSuccess : cudaGetLastError();
+    if (!valid_config(cfg)) return cudaGetLastError();
+    const unsigned per_device = unsigned(kSms * blocks_per_sm(cfg.block.x * cfg.block.y * cfg.block.z));
+    if (cluster > 8 || cfg.grid.x % cluster != 0 || cluster > per_device) return cudaErrorInvalidClusterSize;
+    log_call(Op::ClusterLaunch, cfg.stream);
+    g_launch.cluster = cluster;
+    run(cfg, body, ordered_schedule() ? cluster : per_device / cluster * cluster);
     return cudaSuccess;
 }
 
@@ -582,6 +703,7 @@ const char *op_name(Op op) {
     switch (op) {
     case Op::Launch: return "launch";
     case Op::CooperativeLaunch: return "cooperative launch";
+    case Op::ClusterLaunch: return "cluster launch";
     case Op::Malloc: return "cudaMalloc";
     case Op::Free: return "cudaFree";
     case Op::PoolAlloc: return "cudaMallocFromPoolAsync";
@@ -624,6 +746,7 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorNotSupported: return "operation not supported";
     case cudaErrorCooperativeLaunchTooLarge: return "too many blocks in cooperative launch";
+    case cudaErrorInvalidClusterSize: return "invalid cluster size";
     }
     return "unknown error";
 }
@@ -635,11 +758,18 @@ const char *cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     case cudaErrorNotSupported: return "cudaErrorNotSupported";
     case cudaErrorCooperativeLaunchTooLarge: return "cudaErrorCooperativeLaunchTooLarge";
+    case cudaErrorInvalidClusterSize: return "cudaErrorInvalidClusterSize";
     }
     return "cudaErrorUnknown";
 }
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr attr, int) {
-    *v = attr == cudaDevAttrMultiProcessorCount ? emu::kSms : attr == cudaDevAttrCooperativeLaunch ? 1 : 0;
+    switch (attr) {
+    case cudaDevAttrMultiProcessorCount: *v = emu::kSms; break;
+    case cudaDevAttrComputeCapabilityMajor: *v = 9; break;  // as cudaGetDeviceProperties says
+    case cudaDevAttrCooperativeLaunch:
+    case cudaDevAttrClusterLaunch: *v = 1; break;
+    default: *v = 0;
+    }
     return cudaSuccess;
 }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {

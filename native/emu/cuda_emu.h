@@ -127,7 +127,7 @@ struct Cfg {
 // would refuse are not logged): what a test can ask of the library's host code, say one launch per
 // decode step, no allocation and no synchronisation per call, and everything on the caller's stream
 // (native/emu/test_calls.cpp). Queries (cudaGetDevice, attributes, errors) are not logged.
-enum class Op { Launch, CooperativeLaunch, Malloc, Free, PoolAlloc, PoolFree, Memset, MemsetAsync, Memcpy,
+enum class Op { Launch, CooperativeLaunch, ClusterLaunch, Malloc, Free, PoolAlloc, PoolFree, Memset, MemsetAsync, Memcpy,
                 DeviceSync, EventRecord, EventSync };
 struct Call {
     Op op;
@@ -223,6 +223,7 @@ enum cudaError_t {
     cudaErrorInvalidConfiguration = 9,
     cudaErrorNotSupported = 801,
     cudaErrorCooperativeLaunchTooLarge = 720,
+    cudaErrorInvalidClusterSize = 912,
 };
 using cudaError = cudaError_t;
 struct CUstream_st;
@@ -237,7 +238,12 @@ enum cudaMemLocationType { cudaMemLocationTypeDevice = 1 };
 enum cudaMemPoolAttr { cudaMemPoolAttrReleaseThreshold = 4 };
 struct cudaMemLocation { cudaMemLocationType type; int id; };
 struct cudaMemPoolProps { cudaMemAllocationType allocType; int handleTypes; cudaMemLocation location; };
-enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16, cudaDevAttrCooperativeLaunch = 95 };
+enum cudaDeviceAttr {
+    cudaDevAttrMultiProcessorCount = 16,
+    cudaDevAttrComputeCapabilityMajor = 75,
+    cudaDevAttrCooperativeLaunch = 95,
+    cudaDevAttrClusterLaunch = 120,
+};
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2 };
 struct cudaDeviceProp {
     char name[256];
@@ -291,6 +297,69 @@ cudaError_t cudaLaunchCooperativeKernel(void (*kernel)(P...), dim3 grid, dim3 bl
                                         cudaStream_t st = nullptr) {
     return ::emu::launch_cooperative(kernel, ::emu::Cfg(grid, block, smem, st), args, std::index_sequence_for<P...>{});
 }
+// ---- cluster launches (cudaLaunchKernelEx with a cluster dimension) ---------------------------------------
+// cudaLaunchConfig_t's members are named like the gridDim / blockDim macros above: those are set aside
+// here (kernel sources fill the struct by position, so their host code never names the members).
+#pragma push_macro("gridDim")
+#pragma push_macro("blockDim")
+#undef gridDim
+#undef blockDim
+enum cudaLaunchAttributeID { cudaLaunchAttributeClusterDimension = 4 };
+union cudaLaunchAttributeValue {
+    struct {
+        unsigned x, y, z;
+    } clusterDim;
+};
+struct cudaLaunchAttribute {
+    cudaLaunchAttributeID id;
+    cudaLaunchAttributeValue val;
+};
+struct cudaLaunchConfig_t {
+    dim3 gridDim, blockDim;
+    size_t dynamicSmemBytes;
+    cudaStream_t stream;
+    cudaLaunchAttribute *attrs;
+    unsigned numAttrs;
+};
+struct cudaFuncAttributes {
+    int binaryVersion, ptxVersion, numRegs, maxThreadsPerBlock;
+    size_t sharedSizeBytes;
+};
+namespace emu {
+// Runs body() as every thread of every block, the blocks of each cluster (`cluster` consecutive blocks
+// along x) resident together, so that cooperative_groups::this_cluster()'s barrier can hold them and
+// map_shared_rank can reach their shared memory; cluster == 1 is a plain launch. Clusters of more than 8
+// blocks, or that do not divide the grid or fit on the emulated device, are refused
+// (cudaErrorInvalidClusterSize), as CUDA refuses them without the non-portable opt-in.
+cudaError_t run_clustered(const Cfg &cfg, unsigned cluster, const std::function<void()> &body);
+unsigned cluster_size();                         // of the running launch (1: not a cluster launch)
+unsigned cluster_arrive();                       // returns the barrier generation to wait for
+void cluster_wait(unsigned gen);
+void *map_shared_rank(const void *p, unsigned rank);  // p in this block's shared memory -> rank's copy
+// The cluster dimension among a launch's attributes (1 when there is none); 0 for one this emulation
+// does not run (y or z above 1).
+unsigned cluster_of(const cudaLaunchConfig_t &cfg);
+}  // namespace emu
+template <class... P, class... A>
+cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t *cfg, void (*kernel)(P...), A &&...args) {
+    const unsigned cluster = ::emu::cluster_of(*cfg);
+    if (cluster == 0) return cudaErrorNotSupported;
+    std::tuple<std::decay_t<P>...> params(std::forward<A>(args)...);  // converted as the call would
+    return ::emu::run_clustered(::emu::Cfg(cfg->gridDim, cfg->blockDim, cfg->dynamicSmemBytes, cfg->stream), cluster,
+                                [&] { std::apply(kernel, params); });
+}
+template <class K> cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, K *) {
+    *a = cudaFuncAttributes{90, 90, 32, 1024, 0};  // the emulated device is "sm_90", and so is every kernel
+    return cudaSuccess;
+}
+template <class K> cudaError_t cudaOccupancyMaxActiveClusters(int *n, K *, const cudaLaunchConfig_t *cfg) {
+    const unsigned cluster = ::emu::cluster_of(*cfg);
+    const unsigned threads = cfg->blockDim.x * cfg->blockDim.y * cfg->blockDim.z;
+    *n = cluster == 0 ? 0 : int(unsigned(::emu::blocks_per_sm(threads)) * 4u / cluster);
+    return cudaSuccess;
+}
+#pragma pop_macro("blockDim")
+#pragma pop_macro("gridDim")
 template <class K> cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, K, int block_threads, size_t) {
     *n = ::emu::blocks_per_sm(unsigned(block_threads));
     return cudaSuccess;

@@ -5,7 +5,7 @@
 //  - no call synchronises the device, the stream or an event, and none copies through the host;
 //  - once warm, a call allocates nothing (the session-3 H200 run found each call paying ~45 us for a
 //    pool allocation), and decode-sized calls take the number of launches their design says: the fused
-//    step one (cooperative, or plain with SAS_CUDA_STEER_ONE), the encoder's split-K one or two
+//    step one (cooperative, plain with SAS_CUDA_STEER_ONE, a cluster launch with SAS_CUDA_STEER_CLUSTER), the encoder's split-K one or two
 //    (SAS_CUDA_SPLITK_ONE), top-k one or two phases.
 // Counts of launches are the emulated device's (4 SMs): where a choice depends on the GPU's size, the
 // cases are far from the threshold on both the emulation and a 132-SM GPU.
@@ -34,8 +34,9 @@ struct Log {
 };
 
 // Calls fn twice on `stream` (the first may create the stream's cached buffers) and checks the second:
-// launches as expected (-1: any number >= 1), all on `stream`, nothing that allocates or waits.
-template <class F> void expect_calls(const char *what, void *stream, int launches, int coop, F &&fn) {
+// launches as expected (-1: any number >= 1; `cluster`: cluster launches), all on `stream`, nothing that
+// allocates or waits.
+template <class F> void expect_calls(const char *what, void *stream, int launches, int coop, F &&fn, int cluster = 0) {
     g_ctx = what;
     check_ok(fn(), "first call");
     emu::clear_calls();
@@ -47,6 +48,8 @@ template <class F> void expect_calls(const char *what, void *stream, int launche
     else
         check(plain >= 1, "%d plain launches, want >= 1", plain);
     check(co == coop, "%d cooperative launches, want %d (%s)", co, coop, log.str().c_str());
+    const int cl = log.count(Op::ClusterLaunch);
+    check(cl == cluster, "%d cluster launches, want %d (%s)", cl, cluster, log.str().c_str());
     for (Op op : {Op::Malloc, Op::Free, Op::PoolAlloc, Op::PoolFree, Op::Memset, Op::MemsetAsync, Op::Memcpy,
                   Op::DeviceSync, Op::EventSync})
         check(log.count(op) == 0, "once warm, no %s per call (%s)", emu::op_name(op), log.str().c_str());
@@ -198,6 +201,17 @@ void run(void *stream, const char *sname) {
         const Variants on{&sas::variants::kSteerOne};
         expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_STEER_ONE (one plain launch)"), stream, 1, 0, fused(1));
         expect_calls(name("steer_fused n=8 s=64, SAS_CUDA_STEER_ONE"), stream, 1, 0, fused(8));
+    }
+    {
+        // One cluster launch per step, no workspace; beyond its 16 rows, the other paths.
+        const Variants on{&sas::variants::kSteerCluster};
+        expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_STEER_CLUSTER (one cluster launch)"), stream, 0, 0, fused(1), 1);
+        expect_calls(name("steer_fused n=16 s=64, SAS_CUDA_STEER_CLUSTER"), stream, 0, 0, fused(16), 1);
+        expect_calls(name("steer_fused n=17 s=64, SAS_CUDA_STEER_CLUSTER (two plain launches)"), stream, 2, 0, fused(17));
+    }
+    {
+        const Variants on{&sas::variants::kSteerCluster, &sas::variants::kSteerOne};  // the cluster path first
+        expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_STEER_CLUSTER and SAS_CUDA_STEER_ONE"), stream, 0, 0, fused(1), 1);
     }
 }
 

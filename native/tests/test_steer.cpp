@@ -199,11 +199,12 @@ struct SteerCase {
     int64_t n, d, m, s;
     float lambda;
     sas_activation act;
+    int64_t pad = 1;  // ldx = d + pad: 1 keeps rows off 16-byte alignment (the scalar paths); 0 the vector ones
 };
 
 void test_fused(sas_dtype dt, SteerCase c, uint64_t seed) {
     Rng rng(seed);
-    const int64_t n = c.n, d = c.d, m = c.m, s = c.s, ldx = d + 1;
+    const int64_t n = c.n, d = c.d, m = c.m, s = c.s, ldx = d + c.pad;
     Sae sae = make_sae(dt, d, m, rng);
     Arr x = randn(dt, n * ldx, rng, 2.0);
     // S: distinct features in random order; v_S with both signs.
@@ -264,8 +265,9 @@ void test_fused(sas_dtype dt, SteerCase c, uint64_t seed) {
     Arr cpu_all;
     for (sas_device dev : devices()) {
         char ctx[200];
-        std::snprintf(ctx, sizeof ctx, "steer_fused %s %s %s n=%lld d=%lld m=%lld s=%lld lambda=%g", devn(dev), dn(dt),
-                      sas::act_name(c.act), (long long)n, (long long)d, (long long)m, (long long)s, double(c.lambda));
+        std::snprintf(ctx, sizeof ctx, "steer_fused %s %s %s n=%lld d=%lld ldx=%lld m=%lld s=%lld lambda=%g", devn(dev),
+                      dn(dt), sas::act_name(c.act), (long long)n, (long long)d, (long long)ldx, (long long)m,
+                      (long long)s, double(c.lambda));
         g_ctx = ctx;
         Packed p = pack(dev, sae, S, true);
         Buf bv = upload(dev, vS);
@@ -373,6 +375,10 @@ int main() {
             test_fused(dt, {4, 67, 500, 13, 3.0f, act}, seed++);    // odd d: the scalar (unvectorised) path
             // Enough rows x column groups for CUDA's two-launch path (the cooperative launch covers small steps).
             test_fused(dt, {600, 2304, 200, 16, 2.0f, act}, seed++);
+            // Rows at 16-byte boundaries (ldx = d): the CUDA kernels' 16-byte vector loads.
+            test_fused(dt, {1, 2304, 1000, 64, 2.0f, act, 0}, seed++);
+            test_fused(dt, {3, 64, 1000, 8, 2.0f, act, 0}, seed++);
+            test_fused(dt, {300, 256, 200, 16, 2.0f, act, 0}, seed++);
         }
     }
     // The single-launch step (variant SAS_CUDA_STEER_ONE, kernels/cuda/steer.cu), on a GPU only: the same
@@ -397,7 +403,36 @@ int main() {
                 test_fused(dt, {5, 67, 500, 70, 3.0f, act}, seed++);
                 test_fused(dt, {3, 68, 500, 20, 3.0f, act}, seed++);  // d % 4 == 0, d % 8 != 0
                 test_fused(dt, {3, 64, 1000, 64, 0.0f, act}, seed++);
+                test_fused(dt, {1, 2304, 1000, 8, 4.0f, act, 0}, seed++);  // rows aligned: the vector loads
+                test_fused(dt, {8, 2304, 1000, 64, 2.0f, act, 0}, seed++);
+                test_fused(dt, {3, 68, 500, 20, 3.0f, act, 0}, seed++);
             }
+        // The cluster step (variant SAS_CUDA_STEER_CLUSTER, kernels/cuda/steer_cluster.cuh; sm_90 and newer, the
+        // other paths elsewhere): the same checks with it on, at the edges of what it takes: s = 1, 8, 64
+        // (f32 at d = 2304 takes s <= 56: s = 64 goes to the other paths, s = 40 not), d = 2304, 3584 and 4608
+        // (bf16: 36, 56 and 72 vectors per block), n = 16 (its limit) and 17, d = 64 (one vector per block),
+        // d = 72 (blocks with no vector: 9 vectors over 8 blocks), s = 65 and lambda = 0 (x unchanged), all
+        // with rows at 16-byte boundaries; odd d and unaligned rows (not taken). Also with
+        // SAS_CUDA_STEER_ONE on: the cluster path first.
+        const Variants cl{&sas::variants::kSteerCluster};
+        for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16})
+            for (sas_activation act : {SAS_ACT_JUMPRELU, SAS_ACT_RELU}) {
+                test_fused(dt, {1, 2304, 1000, 1, 4.0f, act, 0}, seed++);
+                test_fused(dt, {1, 2304, 1000, 8, 4.0f, act, 0}, seed++);
+                test_fused(dt, {1, 2304, 1000, 64, -2.5f, act, 0}, seed++);
+                test_fused(dt, {2, 2304, 1000, 40, 2.0f, act, 0}, seed++);
+                test_fused(dt, {1, 3584, 1000, 64, 1.5f, act, 0}, seed++);
+                test_fused(dt, {16, 64, 1000, 64, 2.0f, act, 0}, seed++);
+                test_fused(dt, {17, 64, 1000, 64, 2.0f, act, 0}, seed++);
+                test_fused(dt, {3, 72, 500, 20, 3.0f, act, 0}, seed++);
+                test_fused(dt, {2, 64, 1000, 65, 2.0f, act, 0}, seed++);
+                test_fused(dt, {3, 64, 1000, 64, 0.0f, act, 0}, seed++);
+                test_fused(dt, {4, 67, 500, 13, 3.0f, act}, seed++);   // odd d: not taken
+                test_fused(dt, {2, 2304, 1000, 8, 3.0f, act}, seed++); // rows off alignment: not taken
+            }
+        for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_fused(dt, {2, 4608, 500, 56, 2.0f, SAS_ACT_JUMPRELU, 0}, seed++);
+        const Variants both{&sas::variants::kSteerCluster, &sas::variants::kSteerOne};
+        test_fused(SAS_BF16, {1, 2304, 1000, 8, 4.0f, SAS_ACT_JUMPRELU, 0}, seed++);
     }
     return summary("test_steer");
 }
