@@ -47,6 +47,9 @@ sas_status decode_dense(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_
 sas_status copy(void *stream, void *dst, const void *src, size_t bytes);  // plain copy kernel (peak bandwidth)
 sas_status read_probe(void *stream, const void *src, size_t bytes, unsigned *sink);  // reads src once
 sas_status launch_probe(void *stream);  // one empty kernel
+// Whether SAS_CUDA_STEER_CLUSTER's kernel can run on the current device in dtype dt (steer_cluster.cuh);
+// the device's compute capability major in *cc_major (0 when it cannot be read).
+bool steer_cluster_ready(sas_dtype dt, int *cc_major);
 sas_status malloc_device(void **p, size_t bytes);
 sas_status free_device(void *p);
 sas_status memcpy_h2d(void *dst, const void *src, size_t bytes);

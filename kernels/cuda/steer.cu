@@ -441,6 +441,20 @@ template <class T> int coop_blocks() {
 
 }  // namespace
 
+bool steer_cluster_ready(sas_dtype dt, int *cc_major) {
+    int dev = 0;
+    *cc_major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(cc_major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        *cc_major = 0;
+    }
+    switch (dt) {
+    case SAS_BF16: return cluster_ready<__nv_bfloat16>();
+    case SAS_F16: return cluster_ready<__half>();
+    default: return cluster_ready<float>();
+    }
+}
+
 sas_status pack_support(void *stream, sas_dtype dt, const void *W_enc, const void *b_enc, const void *threshold,
                         const void *W_dec, int64_t d, int64_t m, const int64_t *S, int64_t s, void *Wenc_S,
                         void *benc_S, void *thr_S, void *Wdec_S) {

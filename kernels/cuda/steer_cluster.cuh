@@ -115,8 +115,9 @@ __global__ void __launch_bounds__(cluster_step::kCThreads, 1) steer_cluster_kern
     if (!row_steered(a, r)) return;  // uniform over the cluster: all its blocks leave, none waits
     const int t = int(threadIdx.x), lane = t & 31, warp = t >> 5;
     const int64_t nv = a.d / V;
-    const int64_t q0 = int64_t(cluster.block_rank()) * sh.nvb;                  // the slice's first vector
-    const int nvb = int(nv - q0 < sh.nvb ? (nv - q0 > 0 ? nv - q0 : 0) : sh.nvb);  // its vectors (tail: fewer)
+    const int64_t q0 = int64_t(cluster.block_rank()) * sh.nvb;  // the slice's first vector
+    const int64_t left = nv - q0;                                // vectors from there to the row's end
+    const int nvb = int(left < sh.nvb ? (left > 0 ? left : 0) : sh.nvb);  // the slice's (the last ones: fewer, or none)
     T *xr = static_cast<T *>(a.x) + r * a.ldx + q0 * V;
     const T *We = static_cast<const T *>(a.Wenc_S) + q0 * V;
     const T *Wd = static_cast<const T *>(a.Wdec_S) + q0 * V;

@@ -474,6 +474,17 @@ sas_status launch_probe(sas_device dev) {
 #endif
 }
 
+bool steer_cluster_ready(sas_dtype dt, int *cc_major) {
+    *cc_major = 0;
+#ifdef SAS_WITH_CUDA
+    if (device_ready(SAS_DEVICE_CUDA) != SAS_OK) return false;
+    return cuda::steer_cluster_ready(dt, cc_major);
+#else
+    (void)dt;
+    return false;
+#endif
+}
+
 namespace {
 std::chrono::steady_clock::time_point g_t0;
 }

@@ -35,6 +35,11 @@ sas_status read_probe(sas_device dev, const void *src, size_t bytes, uint32_t *s
 // CUDA: one empty kernel on the legacy stream, the floor of any one-launch call. CPU: nothing to do.
 sas_status launch_probe(sas_device dev);
 
+// Whether the fused step's cluster path (variant SAS_CUDA_STEER_CLUSTER) can run on the current CUDA
+// device in dtype dt, and that device's compute capability major in *cc_major (0: no CUDA device or
+// build). The path needs sm_90 or newer; a test or bench that switches it on can check it will be taken.
+bool steer_cluster_ready(sas_dtype dt, int *cc_major);
+
 // Wall-clock timing helpers: CPU uses steady_clock, CUDA uses events on the legacy stream.
 sas_status timer_start(sas_device dev);
 sas_status timer_stop(sas_device dev, double *ms);

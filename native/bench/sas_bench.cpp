@@ -330,7 +330,13 @@ int main(int argc, char **argv) {
     const sas_dtype dt = o.dt;
     const size_t es = sas::dtype_size(dt);
     const std::string devname = sas::internal::device_name(dev);
-    std::printf("# sas_bench on %s, dtype %s\n# %s\n\n", devname.c_str(), sas::dtype_name(dt), sas_build_info());
+    std::printf("# sas_bench on %s, dtype %s\n# %s\n", devname.c_str(), sas::dtype_name(dt), sas_build_info());
+    if (dev == SAS_DEVICE_CUDA) {  // a "+cluster" row where the path cannot run would time the other paths
+        int cc = 0;
+        const bool ready = sas::internal::steer_cluster_ready(dt, &cc);
+        std::printf("# SAS_CUDA_STEER_CLUSTER's path: %s (compute capability %d.x)\n", ready ? "ready" : "NOT ready", cc);
+    }
+    std::printf("\n");
 
     // Peak: a plain copy (read + write counted) of 256 MiB on the CPU, 1 GiB on a GPU (over 10x the L2,
     // and long enough that the launch is noise: 256 MiB read 13% under PyTorch's copy on an H200).

@@ -415,6 +415,15 @@ int main() {
         // with rows at 16-byte boundaries; odd d and unaligned rows (not taken). Also with
         // SAS_CUDA_STEER_ONE on: the cluster path first.
         const Variants cl{&sas::variants::kSteerCluster};
+        // Where the device has clusters (sm_90 and newer), the path must be ready, or every case below would
+        // pass on the other paths and say nothing about it.
+        for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) {
+            int cc = 0;
+            const bool ready = sas::internal::steer_cluster_ready(dt, &cc);
+            g_ctx = "steer_cluster_ready";
+            check(ready == (cc >= 9), "%s: cluster path ready = %d on a device of compute capability %d.x", dn(dt),
+                  int(ready), cc);
+        }
         for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16})
             for (sas_activation act : {SAS_ACT_JUMPRELU, SAS_ACT_RELU}) {
                 test_fused(dt, {1, 2304, 1000, 1, 4.0f, act, 0}, seed++);
