@@ -50,6 +50,8 @@ sas_status launch_probe(void *stream);  // one empty kernel
 // Whether SAS_CUDA_STEER_CLUSTER's kernel can run on the current device in dtype dt (steer_cluster.cuh);
 // the device's compute capability major in *cc_major (0 when it cannot be read).
 bool steer_cluster_ready(sas_dtype dt, int *cc_major);
+// Whether a step of n rows, d, s in dtype dt, rows and operands 16-byte aligned, takes that path when on.
+bool steer_cluster_takes(sas_dtype dt, int64_t n, int64_t d, int64_t s);
 sas_status malloc_device(void **p, size_t bytes);
 sas_status free_device(void *p);
 sas_status memcpy_h2d(void *dst, const void *src, size_t bytes);

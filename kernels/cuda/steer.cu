@@ -455,6 +455,13 @@ bool steer_cluster_ready(sas_dtype dt, int *cc_major) {
     }
 }
 
+bool steer_cluster_takes(sas_dtype dt, int64_t n, int64_t d, int64_t s) {
+    int cc = 0;
+    const int V = dt == SAS_F32 ? 4 : 8;
+    cluster_step::Shape sh{};
+    return cluster_step::fits(n, d, s, V, true, true, &sh) && steer_cluster_ready(dt, &cc);
+}
+
 sas_status pack_support(void *stream, sas_dtype dt, const void *W_enc, const void *b_enc, const void *threshold,
                         const void *W_dec, int64_t d, int64_t m, const int64_t *S, int64_t s, void *Wenc_S,
                         void *benc_S, void *thr_S, void *Wdec_S) {

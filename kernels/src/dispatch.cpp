@@ -485,6 +485,16 @@ bool steer_cluster_ready(sas_dtype dt, int *cc_major) {
 #endif
 }
 
+bool steer_cluster_takes(sas_dtype dt, int64_t n, int64_t d, int64_t s) {
+#ifdef SAS_WITH_CUDA
+    if (device_ready(SAS_DEVICE_CUDA) != SAS_OK) return false;
+    return cuda::steer_cluster_takes(dt, n, d, s);
+#else
+    (void)dt, (void)n, (void)d, (void)s;
+    return false;
+#endif
+}
+
 namespace {
 std::chrono::steady_clock::time_point g_t0;
 }

@@ -39,6 +39,9 @@ sas_status launch_probe(sas_device dev);
 // device in dtype dt, and that device's compute capability major in *cc_major (0: no CUDA device or
 // build). The path needs sm_90 or newer; a test or bench that switches it on can check it will be taken.
 bool steer_cluster_ready(sas_dtype dt, int *cc_major);
+// Whether a step of n rows, width d and support s in dtype dt (rows and operands on 16-byte boundaries)
+// takes that path when the variant is on: ready, and the shape within its limits.
+bool steer_cluster_takes(sas_dtype dt, int64_t n, int64_t d, int64_t s);
 
 // Wall-clock timing helpers: CPU uses steady_clock, CUDA uses events on the legacy stream.
 sas_status timer_start(sas_device dev);

@@ -79,11 +79,14 @@ bool applies(const OptIn &oi, const char *kernel, int64_t n, int64_t s_or_k) {
 // " +label" for each variant of `kernel` at n rows that the library takes now (the environment, else its
 // default; the variants are CUDA kernels, so never on the CPU).
 // A variant with an auto rule (kTcGemv, kSteerOne) counts as taken, when unset, where the rule takes it.
-std::string opt_label(sas_device dev, const char *kernel, int64_t n, int64_t s_or_k = 0) {
+// The cluster step counts only where it runs (the device, the dtype and the shape: steer_cluster_takes).
+std::string opt_label(sas_device dev, const char *kernel, int64_t n, int64_t s_or_k = 0, int64_t d = 0,
+                      sas_dtype dt = SAS_BF16) {
     std::string s;
     if (dev != SAS_DEVICE_CUDA) return s;
     for (const OptIn &oi : kOptIns) {
         if (!applies(oi, kernel, n, s_or_k)) continue;
+        if (oi.v == &sas::variants::kSteerCluster && !sas::internal::steer_cluster_takes(dt, n, d, s_or_k)) continue;
         const bool rule = oi.v == &sas::variants::kSteerOne ? s_or_k <= sas::variants::kSteerOneAutoMaxS
                           : oi.v == &sas::variants::kTcGemv  ? n >= sas::variants::kTcGemvAutoMinN
                                                              : false;
@@ -599,9 +602,16 @@ int main(int argc, char **argv) {
                             const double dense_b2b = time_b2b_ms(o, dense, dense_step);
                             std::vector<float> base;  // --ab: x after one variants-off step from x0
                             for (const auto &set : settings_for(o, "fused", n, s)) {
+                                // A setting with the cluster step on where it cannot run would time another path
+                                // under a default's label: left out.
+                                bool idle = false;
+                                for (const auto &e : set)
+                                    idle |= e.second && e.first == sas::variants::kSteerCluster.env &&
+                                            !sas::internal::steer_cluster_takes(dt, n, d, s);
+                                if (idle) continue;
                                 EnvSetting env(set);
                                 const double fused = time_ms(o, fused_step);
-                                Row r{"steer_fused", "JumpReLU" + opt_label(dev, "fused", n, s), d, m, n, s, fused,
+                                Row r{"steer_fused", "JumpReLU" + opt_label(dev, "fused", n, s, d, dt), d, m, n, s, fused,
                                       2.0 * double(s * d) * double(es) + 2 * xbytes + double(s) * (4 + 2 * double(es))};
                                 r.dense_ms = dense;
                                 r.b2b_ms = time_b2b_ms(o, fused, fused_step);
