@@ -32,14 +32,14 @@
 //
 // Taken, when switched on, for the vector path (d % V == 0, 16-byte aligned x rows, Wenc_S and Wdec_S)
 // with s <= kMaxS, n <= kMaxRows, a slice of at most kMaxSliceVec vectors and at most kMaxFeat features
-// per thread in phase C (cluster_fits), on devices with cluster launch (sm_90 and newer) where the
+// per thread in phase C (cluster_step::fits), on devices with cluster launch (sm_90 and newer) where the
 // kernel's code was built for sm_90 or newer (cluster_ready): elsewhere the step takes the other paths.
 namespace cluster_step {
 constexpr int kBlocks = 8;                      // blocks per cluster: the portable maximum
-constexpr int kCThreads = 512;                   // per block (16 warps): <= 128 registers per thread
+constexpr int kCThreads = 512;                  // per block (16 warps): <= 128 registers per thread
 constexpr int kCWarps = kCThreads / 32;
 constexpr int kMaxS = 64;                       // support sizes it takes
-constexpr int kFeatPerWarp = kMaxS / kCWarps;    // phase A: 4 features per warp
+constexpr int kFeatPerWarp = kMaxS / kCWarps;   // phase A: 4 features per warp
 constexpr int kVecPerLane = 3;                  // phase A: slice vectors per lane
 constexpr int kMaxSliceVec = 32 * kVecPerLane;  // 96 vectors: d <= 6144 (bf16, f16), 3072 (f32)
 constexpr int kMaxFeat = 8;                     // phase C: features per thread
