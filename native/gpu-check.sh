@@ -105,7 +105,7 @@ if [[ -x "$BENCH" ]]; then
     "$BENCH" --device cuda --ab --kernels topk_act --d 2304 --m 16384,1048576 --n 1,8,64 --s 64 \
     --min-ms 20 --csv "$OUT/sas_bench-ab-topk-act.csv"
   run ab-encode 90 "$TORCH_RESERVE" "$OUT/sas_bench-ab-encode.txt" \
-    "$BENCH" --device cuda --ab --kernels encode --d 2304,3584 --m 16384,65536,1048576 --n 1,2,8,16,64,512 \
+    "$BENCH" --device cuda --ab --kernels encode --d 2304,3584 --m 16384,65536,262144,1048576 --n 1,2,8,16,64,512 \
     --min-ms 20 --csv "$OUT/sas_bench-ab-encode.csv"
   # 3a. The variants that passed and won (ab_report.py --winners: faster on the whole, nowhere more than
   # 10% slower) are switched on for the grid, the dtype sweep and ncu below, so the grid shows the kernels

@@ -141,12 +141,19 @@ template <class TW> __host__ __device__ constexpr int gemv_cpt(int nr) {
     return sizeof(TW) == 2 && nr <= 4 ? 8 : 4;
 }
 
-template <class TA, class TW, int NR, int CPT, class Epi>
+// XT (variant SAS_CUDA_GEMV_XT, for 2..16 rows): the staged rows of A transposed in shared memory, [k][row],
+// so that a thread reads the NR values of one k with NR / 4 16-byte loads instead of NR 4-byte ones. At
+// n = 8 the FMA kernel is bound by issued instructions, not memory (on an H200 8 rows took 1.29-1.38x the
+// time of 1 at every m, where one row reads W_enc at the copy peak): per 4 columns and k it issues 32 FMAs,
+// 8 shared loads, a global load and 4 conversions; XT makes the 8 shared loads 2. Same products, summed
+// in the same order: the same bits.
+template <class TA, class TW, int NR, int CPT, bool XT, class Epi>
 __global__ void __launch_bounds__(kGemvThreads)
     gemv_kernel(const TA *__restrict__ A, int64_t lda, int n, int64_t K, const TW *__restrict__ W, int64_t N,
                 int64_t kchunk, bool vec_ok, float *__restrict__ ws, unsigned *splitk_counters, Epi epi) {
+    static_assert(!XT || NR % 2 == 0, "the transposed layout is for 2, 4, 8 or 16 rows");
     constexpr int kCols = 32 * CPT;
-    __shared__ float xs[NR][kGemvKC];
+    __shared__ __align__(16) float xs[XT ? kGemvKC : NR][XT ? NR : kGemvKC];  // [row][k], or [k][row] (XT)
     __shared__ float red[kGemvWarps][kCols];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t cb = blockIdx.x;
@@ -164,7 +171,11 @@ __global__ void __launch_bounds__(kGemvThreads)
         const int kc = int(kend - k0 < kGemvKC ? kend - k0 : kGemvKC);
         for (int e = threadIdx.x; e < NR * kGemvKC; e += kGemvThreads) {
             const int r = e / kGemvKC, kk = e % kGemvKC;
-            xs[r][kk] = (r < n && kk < kc) ? to_f32(A[int64_t(r) * lda + k0 + kk]) : 0.0f;
+            const float v = (r < n && kk < kc) ? to_f32(A[int64_t(r) * lda + k0 + kk]) : 0.0f;
+            if constexpr (XT)
+                xs[kk][r] = v;
+            else
+                xs[r][kk] = v;
         }
         __syncthreads();
         // Warp w takes k = w, w + 8, ...; a full step is unrolled by 8 with no bounds checks and no
@@ -172,11 +183,29 @@ __global__ void __launch_bounds__(kGemvThreads)
         // flight at once. (With the vector/scalar choice inside the loop the loads went out one by one:
         // 42% of DRAM bandwidth at m = 16k, n = 1 under Nsight Compute.)
         auto fma_rows = [&](int kk, const float (&w)[CPT]) {
+            if constexpr (XT && NR % 4 == 0) {
 #pragma unroll
-            for (int r = 0; r < NR; ++r) {
-                const float xv = xs[r][kk];
+                for (int r4 = 0; r4 < NR; r4 += 4) {
+                    const float4 x4 = *reinterpret_cast<const float4 *>(&xs[kk][r4]);
+                    const float xv[4] = {x4.x, x4.y, x4.z, x4.w};
 #pragma unroll
-                for (int c = 0; c < CPT; ++c) acc[r][c] += xv * w[c];
+                    for (int q = 0; q < 4; ++q)
+#pragma unroll
+                        for (int c = 0; c < CPT; ++c) acc[r4 + q][c] += xv[q] * w[c];
+                }
+            } else if constexpr (XT) {  // NR == 2
+                const float2 x2 = *reinterpret_cast<const float2 *>(&xs[kk][0]);
+#pragma unroll
+                for (int c = 0; c < CPT; ++c) acc[0][c] += x2.x * w[c];
+#pragma unroll
+                for (int c = 0; c < CPT; ++c) acc[1][c] += x2.y * w[c];
+            } else {
+#pragma unroll
+                for (int r = 0; r < NR; ++r) {
+                    const float xv = xs[r][kk];
+#pragma unroll
+                    for (int c = 0; c < CPT; ++c) acc[r][c] += xv * w[c];
+                }
             }
         };
         if (kc == kGemvKC && fast) {
@@ -351,8 +380,16 @@ void launch_gemv(cudaStream_t st, int64_t col_blocks, int64_t kb, const TA *A, i
                  const TW *W, int64_t N, int64_t kchunk, float *ws, unsigned *splitk_counters, Epi epi) {
     constexpr int CPT = gemv_cpt<TW>(NR);
     const bool vec_ok = N % CPT == 0 && reinterpret_cast<uintptr_t>(W) % (CPT * sizeof(TW)) == 0;
-    gemv_kernel<TA, TW, NR, CPT, Epi><<<dim3(unsigned(col_blocks), unsigned(kb)), kGemvThreads, 0, st>>>(
-        A, lda, int(n), K, W, N, kchunk, vec_ok, ws, splitk_counters, epi);
+    const dim3 grid = dim3(unsigned(col_blocks), unsigned(kb));
+    if constexpr (NR >= 2) {
+        if (variant_on(variants::kGemvXt)) {  // variant SAS_CUDA_GEMV_XT: A staged as [k][row] (gemv_kernel)
+            gemv_kernel<TA, TW, NR, CPT, true, Epi><<<grid, kGemvThreads, 0, st>>>(A, lda, int(n), K, W, N, kchunk,
+                                                                                 vec_ok, ws, splitk_counters, epi);
+            return;
+        }
+    }
+    gemv_kernel<TA, TW, NR, CPT, false, Epi><<<grid, kGemvThreads, 0, st>>>(A, lda, int(n), K, W, N, kchunk, vec_ok,
+                                                                          ws, splitk_counters, epi);
 }
 
 // out[r, j] = epi(r, j, sum_k A[r*lda + k] * W[k*N + j]) for r < n, j < N.

@@ -36,7 +36,7 @@ struct Variant {
 //    slower from s = 64 (0.55x-0.96x): when unset, taken where s <= 8; "1" or "0" force it.
 //  - TC_WIDE, TOPK_STAGE: written after these runs, not yet timed: off.
 //  - TOPK_REG, SPARSE_SPLIT, TOPK_ACT: written in session 10 (no GPU), not yet timed: off.
-//  - STEER_CLUSTER: written in session 11 (no GPU), not yet timed: off.
+//  - STEER_CLUSTER, GEMV_XT: written in session 11 (no GPU), not yet timed: off.
 // A variant with an auto rule decides per call when unset (taken() below, with the call's shape).
 
 // Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
@@ -46,6 +46,11 @@ inline constexpr Variant kTcGemv{"SAS_CUDA_TC_GEMV", false, "tc_gemv", "n > 8"};
 // 128-byte lines (gemv_tc.cuh, CT = kTcWideCT); on ("1") it takes the tensor-core path for 2..16 rows
 // whatever SAS_CUDA_TC_GEMV says. Written after session 9's GPU runs: not yet run on a GPU, off.
 inline constexpr Variant kTcWide{"SAS_CUDA_TC_WIDE", false, "tc_wide"};
+// The FMA encoder for 2..16 rows with its staged rows of x transposed in shared memory ([k][row]: one
+// 16-byte load gives 4 rows' values of a k), cutting its issued instructions per weight by ~13% at n = 8,
+// where it is bound by them (kernels/cuda/gemm.cuh, gemv_kernel). Same bits. Written in session 11,
+// without a GPU: off, not yet run on a GPU.
+inline constexpr Variant kGemvXt{"SAS_CUDA_GEMV_XT", false, "gemv_xt"};
 // Tensor-core GEMM encoder for more than 16 rows of bf16/f16: kernels/cuda/gemm_tc.cuh.
 inline constexpr Variant kTcGemm{"SAS_CUDA_TC_GEMM", true, "tc_gemm"};
 // The n <= 16 encoders reduce their own split-K partials (last block to arrive): kernels/cuda/splitk.cuh.
@@ -86,9 +91,9 @@ inline constexpr Variant kSteerOne{"SAS_CUDA_STEER_ONE", false, "one", "s <= 8"}
 // us back to back at n = 1 where an empty launch takes 3.3 us): not yet run on a GPU, off.
 inline constexpr Variant kSteerCluster{"SAS_CUDA_STEER_CLUSTER", false, "cluster"};
 
-inline constexpr const Variant *kAll[] = {&kTcGemv,    &kTcWide,  &kTcGemm,      &kSplitkOne, &kTopkFast,
-                                          &kTopkStage, &kTopkReg, &kSparseSplit, &kTopkAct,   &kSteerOne,
-                                          &kSteerCluster};
+inline constexpr const Variant *kAll[] = {&kTcGemv,    &kTcWide,  &kGemvXt,      &kTcGemm,  &kSplitkOne,
+                                          &kTopkFast,  &kTopkStage, &kTopkReg,   &kSparseSplit, &kTopkAct,
+                                          &kSteerOne,  &kSteerCluster};
 
 // "0" or "1" as set in the environment: -1 when unset or anything else.
 inline int forced(const Variant &v) {

@@ -64,6 +64,7 @@ struct OptIn {
 };
 const OptIn kOptIns[] = {{&sas::variants::kTcGemv, "encode", 2, 16},
                          {&sas::variants::kTcWide, "encode", 2, 16},
+                         {&sas::variants::kGemvXt, "encode", 2, 16},
                          {&sas::variants::kTcGemm, "encode", 17, kAnyN},
                          {&sas::variants::kSplitkOne, "encode", 1, 16},
                          {&sas::variants::kTopkStage, "topk", 0, kAnyN},
@@ -79,7 +80,7 @@ bool applies(const OptIn &oi, const char *kernel, int64_t n, int64_t s_or_k) {
 // " +label" for each variant of `kernel` at n rows that the library takes now (the environment, else its
 // default; the variants are CUDA kernels, so never on the CPU).
 // A variant with an auto rule (kTcGemv, kSteerOne) counts as taken, when unset, where the rule takes it.
-// The cluster step counts only where it runs (the device, the dtype and the shape: steer_cluster_takes).
+// The cluster step and the transposed FMA encoder count only where they run (device, dtype, shape).
 std::string opt_label(sas_device dev, const char *kernel, int64_t n, int64_t s_or_k = 0, int64_t d = 0,
                       sas_dtype dt = SAS_BF16) {
     std::string s;
@@ -87,6 +88,12 @@ std::string opt_label(sas_device dev, const char *kernel, int64_t n, int64_t s_o
     for (const OptIn &oi : kOptIns) {
         if (!applies(oi, kernel, n, s_or_k)) continue;
         if (oi.v == &sas::variants::kSteerCluster && !sas::internal::steer_cluster_takes(dt, n, d, s_or_k)) continue;
+        // The transposed FMA encoder runs only where the FMA kernel does: bf16/f16 rows that no tensor-core
+        // encoder takes, f32 always.
+        if (oi.v == &sas::variants::kGemvXt && dt != SAS_F32 &&
+            (sas::variants::taken(sas::variants::kTcGemv, n >= sas::variants::kTcGemvAutoMinN) ||
+             sas::variants::on(sas::variants::kTcWide)))
+            continue;
         const bool rule = oi.v == &sas::variants::kSteerOne ? s_or_k <= sas::variants::kSteerOneAutoMaxS
                           : oi.v == &sas::variants::kTcGemv  ? n >= sas::variants::kTcGemvAutoMinN
                                                              : false;
@@ -420,7 +427,7 @@ int main(int argc, char **argv) {
                         for (const auto &set : settings_for(o, "encode", n)) {
                             EnvSetting env(set);
                             double ms = time_ms(o, enc);
-                            rows.push_back({"encode_dense", "JumpReLU" + opt_label(dev, "encode", n), d, m, n, 0, ms,
+                            rows.push_back({"encode_dense", "JumpReLU" + opt_label(dev, "encode", n, 0, d, dt), d, m, n, 0, ms,
                                             wbytes + xbytes + double(n * m) * 4 + 2.0 * double(m) * double(es)});
                             rows.back().b2b_ms = time_b2b_ms(o, ms, enc);
                             if (o.ab && dev == SAS_DEVICE_CUDA) {

@@ -319,6 +319,18 @@ int main() {
             for (const Sizes &c : {Sizes{1, 64, 1000}, Sizes{3, 64, 16411}, Sizes{17, 64, 1000}, Sizes{0, 64, 1000}})
                 for (sas_dtype dt : {SAS_F32, SAS_BF16}) test_case(c, dt, seed++);
         }
+        {
+            // The FMA encoder with x staged as [k][row] (SAS_CUDA_GEMV_XT): every row bucket it takes (2, 4,
+            // 8, 16: n = 2, 3, 4, 5, 8, 9, 16), split K (d = 2304, 3584), m not a multiple of its column
+            // blocks, rows off 16-byte alignment, and with the one-launch split-K reduction.
+            const Variants on{&kGemvXt};
+            const Sizes xt_cases[] = {{2, 64, 1000}, {3, 3584, 1000}, {4, 2304, 333}, {5, 256, 2000},
+                                      {8, 2304, 2000}, {9, 64, 16411}, {16, 328, 1000}};
+            for (const Sizes &c : xt_cases)
+                for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
+            const Variants with_splitk_one{&kGemvXt, &kSplitkOne};
+            for (sas_dtype dt : {SAS_F32, SAS_BF16}) test_case({8, 2304, 1000}, dt, seed++);
+        }
         // The split-K reduction in one launch with the f32 FMA kernels: every row count up to 16,
         // m from 8 (one column block) to 16411, one and several calls per stream (the counters reset).
         const Variants on{&kSplitkOne};
