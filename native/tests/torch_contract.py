@@ -14,7 +14,8 @@ libtorch tensors. So this script does what the binding does, on torch's own tens
   - the CUDA kernel variants (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_WIDE, SAS_CUDA_GEMV_XT,
     SAS_CUDA_TC_GEMM, SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG,
     SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE, SAS_CUDA_STEER_CLUSTER) pass the same
-    checks all off, all on, and all on but SAS_CUDA_TC_WIDE (the tensor-core encoder's default layout);
+    checks all off, all on, and all on but SAS_CUDA_TC_WIDE and SAS_CUDA_STEER_CLUSTER (which take over
+    from the tensor-core encoder's default layout and from SAS_CUDA_STEER_ONE where both apply);
   - errors come back as statuses with messages (k = 0, a NULL pointer), and the process lives on;
   - a loop of fused steps does not grow device memory.
 
@@ -121,7 +122,10 @@ def variants(dev):
     if dev.type == "cuda":
         out.append(("variants off", {k: "0" for k in VARIANTS}))
         out.append(("variants on", {k: "1" for k in VARIANTS}))
-        out.append(("variants on but TC_WIDE", {k: "0" if k == "SAS_CUDA_TC_WIDE" else "1" for k in VARIANTS}))
+        # ... and all on but the two that take over from another variant where both apply (TC_WIDE from
+        # TC_GEMV's default layout, STEER_CLUSTER from STEER_ONE), so those are checked with the rest on too.
+        but = ("SAS_CUDA_TC_WIDE", "SAS_CUDA_STEER_CLUSTER")
+        out.append(("variants on but TC_WIDE, STEER_CLUSTER", {k: "0" if k in but else "1" for k in VARIANTS}))
     return out
 
 
