@@ -58,6 +58,27 @@ __device__ __forceinline__ float relu_dev(float v) { return v > 0.0f ? v : 0.0f;
 // with a rule on the call's shape (kTcGemv, kSteerOne) are asked with variants::taken(v, rule).
 inline bool variant_on(const variants::Variant &v) { return variants::on(v); }
 
+// Programmatic dependent launch (variant SAS_CUDA_PDL; sm_90 and newer). A kernel launched with
+// cudaLaunchAttributeProgrammaticStreamSerialization may start while the kernel before it in the stream
+// still runs, so every thread of it calls pdl_begin() before it touches global memory (the pointer
+// arguments included: the kernel before may be writing any of them). griddepcontrol.wait returns once
+// that kernel has completed and its writes are visible; griddepcontrol.launch_dependents then lets the
+// next kernel, if launched the same way, start once every block of this one has passed here. Releasing
+// only after the wait keeps the overlap to one pair of kernels: the next kernel starts after the one
+// before this one has completed. Both are no-ops in code built below sm_90 (the host launches with the
+// attribute only where the kernel's code has them: pdl_ready in steer.cu) and in a kernel launched
+// without the attribute. The emulation (native/emu) checks that every thread of such a launch waits, and
+// waits before it releases.
+__device__ __forceinline__ void pdl_begin() {
+#if defined(SAS_CUDA_EMU)
+    ::emu::griddep_wait();
+    ::emu::griddep_launch_dependents();
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 inline unsigned grid_cap(int64_t blocks) { return unsigned(blocks < 65535 * 16 ? blocks : 65535 * 16); }
 
 // Calls fn<T>() with the element type of dt.

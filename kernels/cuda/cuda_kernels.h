@@ -52,6 +52,9 @@ sas_status launch_probe(void *stream);  // one empty kernel
 bool steer_cluster_ready(sas_dtype dt, int *cc_major);
 // Whether a step of n rows, d, s in dtype dt, rows and operands 16-byte aligned, takes that path when on.
 bool steer_cluster_takes(sas_dtype dt, int64_t n, int64_t d, int64_t s);
+// Whether SAS_CUDA_PDL's launches can be taken by the fused step's kernels in dtype dt on the current
+// device (sm_90 and newer, code built for it: steer.cu); the compute capability major in *cc_major.
+bool steer_pdl_ready(sas_dtype dt, int *cc_major);
 sas_status malloc_device(void **p, size_t bytes);
 sas_status free_device(void *p);
 sas_status memcpy_h2d(void *dst, const void *src, size_t bytes);

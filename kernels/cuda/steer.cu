@@ -52,6 +52,7 @@ struct SteerArgs {
     const uint8_t *row_mask;
     float *coef;  // [n, s]
     bool vec_enc, vec_dec;
+    bool pdl = false;  // launched with programmatic stream serialization (SAS_CUDA_PDL): pdl_begin() first
 };
 
 // Phase 1, one block per (row, feature i): c[r, i] = relu(f + lambda v_i) - f with
@@ -153,6 +154,7 @@ __device__ __forceinline__ bool row_steered(const SteerArgs &a, int64_t r) { ret
 // Two-launch path, launch 1: block (feature, row group).
 template <class T> __global__ void __launch_bounds__(kThreads) steer_coef_kernel(SteerArgs a) {
     __shared__ float wsum[kWarps];
+    if (a.pdl) pdl_begin();
     for (int64_t r = blockIdx.y; r < a.n; r += gridDim.y)
         if (row_steered(a, r)) coef_one<T>(a, r, blockIdx.x, wsum);  // uniform over the block
 }
@@ -160,6 +162,7 @@ template <class T> __global__ void __launch_bounds__(kThreads) steer_coef_kernel
 // Two-launch path, launch 2: block (column group, row group).
 template <class T> __global__ void __launch_bounds__(kThreads) steer_update_kernel(SteerArgs a) {
     __shared__ float red[kGroups * cols_of<T>()];
+    if (a.pdl) pdl_begin();
     for (int64_t r = blockIdx.y; r < a.n; r += gridDim.y)
         if (row_steered(a, r)) update_one<T>(a, r, blockIdx.x, red);  // uniform over the block
 }
@@ -169,6 +172,7 @@ template <class T> __global__ void __launch_bounds__(kThreads) steer_update_kern
 // One launch instead of two is most of the step's cost at n = 1.
 template <class T> __global__ void __launch_bounds__(kThreads) steer_coop_kernel(SteerArgs a) {
     __shared__ float red[kGroups * cols_of<T>()];
+    if (a.pdl) pdl_begin();
     for (int64_t item = blockIdx.x; item < a.n * a.s; item += gridDim.x) {
         const int64_t r = item / a.s;
         if (row_steered(a, r)) coef_one<T>(a, r, item % a.s, red);  // uniform over the block
@@ -293,6 +297,7 @@ template <class T> __global__ void __launch_bounds__(kThreads, 2) steer_one_kern
     __shared__ float cs[kOneMaxF];
     __shared__ float wsum[kOneChunk][kWarps];
     __shared__ int s_last;
+    if (a.pdl) pdl_begin();
     const int g = blockIdx.x;
     const int64_t i0 = int64_t(g) * o.F, i1 = i0 + o.F < a.s ? i0 + o.F : a.s;
     const int nfeat = int(i1 - i0);
@@ -439,7 +444,79 @@ template <class T> int coop_blocks() {
     return cache[dev] > 0 ? cache[dev] : 0;
 }
 
+// ---- Variant SAS_CUDA_PDL (kernels/src/variants.h): programmatic dependent launch of the step's kernels --
+// Every kernel of the step calls pdl_begin() (cuda_common.cuh) first when a.pdl is set, and is then
+// launched with cudaLaunchAttributeProgrammaticStreamSerialization, so its launch and the scheduling of
+// its blocks overlap the kernel before it in the stream (the previous decode step's, back to back).
+
+// Whether the step's kernels in T can be launched so on the current device (cached per device): compute
+// capability 9 or newer, and their code for it built for sm_90 or newer (below sm_90 pdl_begin is empty,
+// and a kernel that does not wait would race with the one before it).
+template <class T> bool pdl_ready() {
+    static int cache[64] = {0};  // 0 = not yet asked, -1 = unavailable, 1 = available
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
+        (void)cudaGetLastError();
+        return false;
+    }
+    if (cache[dev] == 0) {
+        int major = 0;
+        bool ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
+        auto sm90 = [&ok](auto *kernel) {
+            cudaFuncAttributes fa{};
+            ok = ok && cudaFuncGetAttributes(&fa, kernel) == cudaSuccess && fa.binaryVersion >= 90 && fa.ptxVersion >= 90;
+        };
+        sm90(steer_coef_kernel<T>);
+        sm90(steer_update_kernel<T>);
+        sm90(steer_coop_kernel<T>);
+        sm90(steer_one_kernel<T>);
+        if (!ok) (void)cudaGetLastError();
+        cache[dev] = ok ? 1 : -1;
+    }
+    return cache[dev] > 0;
+}
+
+// Launches kernel(args...) on `grid` blocks of kThreads on st with programmatic stream serialization, as a
+// cooperative launch when `coop`.
+template <class... P, class... A>
+cudaError_t launch_pdl(void (*kernel)(P...), dim3 grid, cudaStream_t st, bool coop, A &&...args) {
+    cudaLaunchAttribute attr[2];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    attr[1].id = cudaLaunchAttributeCooperative;
+    attr[1].val.cooperative = 1;
+    const cudaLaunchConfig_t cfg{grid, dim3(kThreads, 1, 1), 0, st, attr, coop ? 2u : 1u};
+    return cudaLaunchKernelEx(&cfg, kernel, std::forward<A>(args)...);
+}
+
+// Whether the current device refused a cooperative launch with programmatic stream serialization (the
+// CUDA documentation does not say whether the two combine): the step then launches its cooperative
+// kernel without it, and every other kernel with it.
+bool *coop_pdl_refused() {
+    static bool refused[64] = {false};
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
+        (void)cudaGetLastError();
+        dev = 0;
+    }
+    return &refused[dev];
+}
+
 }  // namespace
+
+bool steer_pdl_ready(sas_dtype dt, int *cc_major) {
+    int dev = 0;
+    *cc_major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(cc_major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        *cc_major = 0;
+    }
+    switch (dt) {
+    case SAS_BF16: return pdl_ready<__nv_bfloat16>();
+    case SAS_F16: return pdl_ready<__half>();
+    default: return pdl_ready<float>();
+    }
+}
 
 bool steer_cluster_ready(sas_dtype dt, int *cc_major) {
     int dev = 0;
@@ -490,6 +567,8 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
                     v_S,    lambda, row_mask, nullptr,
                     d % V == 0 && (ldx * es) % 16 == 0 && aligned16(x) && aligned16(Wenc_S),
                     d % V == 0 && aligned16(Wdec_S)};
+        // Variant SAS_CUDA_PDL: every launch below with programmatic stream serialization.
+        a.pdl = variants::on(variants::kPdl) && pdl_ready<T>();
         const int64_t cbs = (d + cols_of<T>() - 1) / cols_of<T>();
         const int64_t work = std::max(n * s, n * cbs);
         // Variant SAS_CUDA_STEER_ONE: one plain launch for small steps (see steer_one_kernel). Unset, it is
@@ -519,7 +598,9 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
                 o.nz = reinterpret_cast<uint32_t *>(static_cast<char *>(buf) + nz_off);
                 o.delta = reinterpret_cast<float *>(static_cast<char *>(buf) + delta_off);
             }
-            steer_one_kernel<T><<<dim3(unsigned(o.G), unsigned(n)), kThreads, 0, st>>>(a, o);
+            const dim3 grid(unsigned(o.G), unsigned(n));
+            if (a.pdl) return check_cuda(launch_pdl(steer_one_kernel<T>, grid, st, false, a, o), "steer_one_kernel");
+            steer_one_kernel<T><<<grid, kThreads, 0, st>>>(a, o);
             return check_launch("steer_one_kernel");
         }
         SAS_TRY(coef.alloc(size_t(n * s) * sizeof(float), "sas_steer_fused"));
@@ -528,10 +609,22 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
         // two plain launches for big batches, where a grid-wide barrier would idle the GPU.
         const int coop = coop_blocks<T>();
         if (coop > 0 && work <= 4 * int64_t(coop)) {
-            void *args[] = {&a};
             const unsigned grid = unsigned(std::min<int64_t>(work, coop));
-            const cudaError_t err =
-                cudaLaunchCooperativeKernel(steer_coop_kernel<T>, dim3(grid), dim3(kThreads), args, 0, st);
+            cudaError_t err = cudaErrorNotSupported;
+            if (a.pdl && !*coop_pdl_refused()) {
+                err = launch_pdl(steer_coop_kernel<T>, dim3(grid), st, true, a);
+                if (err == cudaSuccess) return SAS_OK;
+                if (err != cudaErrorCooperativeLaunchTooLarge) {  // the combination refused: without it from now
+                    (void)cudaGetLastError();
+                    *coop_pdl_refused() = true;
+                }
+            }
+            if (err != cudaErrorCooperativeLaunchTooLarge) {
+                SteerArgs plain = a;
+                plain.pdl = false;
+                void *args[] = {&plain};
+                err = cudaLaunchCooperativeKernel(steer_coop_kernel<T>, dim3(grid), dim3(kThreads), args, 0, st);
+            }
             if (err == cudaSuccess) return SAS_OK;
             // Fewer SMs than the occupancy query saw (MPS, green contexts): fall back to two launches.
             if (err != cudaErrorCooperativeLaunchTooLarge && err != cudaErrorNotSupported)
@@ -539,6 +632,11 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
             (void)cudaGetLastError();
         }
         const unsigned rows = unsigned(std::min<int64_t>(n, 65535));
+        if (a.pdl) {
+            SAS_TRY(check_cuda(launch_pdl(steer_coef_kernel<T>, dim3(unsigned(s), rows), st, false, a), "steer_coef_kernel"));
+            return check_cuda(launch_pdl(steer_update_kernel<T>, dim3(unsigned(cbs), rows), st, false, a),
+                              "steer_update_kernel");
+        }
         steer_coef_kernel<T><<<dim3(unsigned(s), rows), kThreads, 0, st>>>(a);
         SAS_TRY(check_launch("steer_coef_kernel"));
         steer_update_kernel<T><<<dim3(unsigned(cbs), rows), kThreads, 0, st>>>(a);

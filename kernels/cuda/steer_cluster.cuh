@@ -111,6 +111,7 @@ __global__ void __launch_bounds__(cluster_step::kCThreads, 1) steer_cluster_kern
     __shared__ float coef[kMaxS];                // c_i, computed alike by every block of the cluster
     __shared__ float slice_sum[kCThreads * V];    // phase C: [slice j][vector q][V]
     const cg::cluster_group cluster = cg::this_cluster();
+    if (a.pdl) pdl_begin();  // before row_mask is read: the kernel before may write it
     const int64_t r = blockIdx.y;
     if (!row_steered(a, r)) return;  // uniform over the cluster: all its blocks leave, none waits
     const int t = int(threadIdx.x), lane = t & 31, warp = t >> 5;
@@ -229,15 +230,19 @@ __global__ void __launch_bounds__(cluster_step::kCThreads, 1) steer_cluster_kern
 #endif
 }
 
-// The launch of `rows` clusters of kBlocks blocks (one per row) on `st`; attr is the caller's one-element
-// array. Filled by position (grid, block, dynamic shared memory, stream, attributes, their count): the
-// CPU emulation defines gridDim and blockDim as macros, as CUDA defines them as built-in variables.
-inline cudaLaunchConfig_t cluster_config(unsigned rows, cudaStream_t st, cudaLaunchAttribute (&attr)[1]) {
+// The launch of `rows` clusters of kBlocks blocks (one per row) on `st`, with programmatic stream
+// serialization when `pdl` (variant SAS_CUDA_PDL); attr is the caller's array. Filled by position (grid,
+// block, dynamic shared memory, stream, attributes, their count): the CPU emulation defines gridDim and
+// blockDim as macros, as CUDA defines them as built-in variables.
+inline cudaLaunchConfig_t cluster_config(unsigned rows, cudaStream_t st, bool pdl, cudaLaunchAttribute (&attr)[2]) {
     attr[0].id = cudaLaunchAttributeClusterDimension;
     attr[0].val.clusterDim.x = cluster_step::kBlocks;
     attr[0].val.clusterDim.y = 1;
     attr[0].val.clusterDim.z = 1;
-    return cudaLaunchConfig_t{dim3(cluster_step::kBlocks, rows, 1), dim3(cluster_step::kCThreads, 1, 1), 0, st, attr, 1};
+    attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[1].val.programmaticStreamSerializationAllowed = 1;
+    return cudaLaunchConfig_t{dim3(cluster_step::kBlocks, rows, 1), dim3(cluster_step::kCThreads, 1, 1), 0, st, attr,
+                              pdl ? 2u : 1u};
 }
 
 // Whether steer_cluster_kernel<T> can run on the current device (cached per device): cluster launch
@@ -253,8 +258,8 @@ template <class T> bool cluster_ready() {
     if (cache[dev] == 0) {
         int major = 0, cluster = 0, clusters = 0;
         cudaFuncAttributes fa{};
-        cudaLaunchAttribute attr[1];
-        const cudaLaunchConfig_t cfg = cluster_config(1, nullptr, attr);
+        cudaLaunchAttribute attr[2];
+        const cudaLaunchConfig_t cfg = cluster_config(1, nullptr, false, attr);
         const bool ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
                         major >= 9 && cudaDeviceGetAttribute(&cluster, cudaDevAttrClusterLaunch, dev) == cudaSuccess &&
                         cluster && cudaFuncGetAttributes(&fa, steer_cluster_kernel<T>) == cudaSuccess &&
@@ -270,8 +275,8 @@ template <class T> bool cluster_ready() {
 // Launches the cluster path: SAS_OK, or SAS_ERR_UNSUPPORTED (nothing launched, last error cleared) when
 // the device refuses clusters of this size, so the caller takes another path.
 template <class T> sas_status launch_cluster_step(cudaStream_t st, const SteerArgs &a, const cluster_step::Shape &sh) {
-    cudaLaunchAttribute attr[1];
-    const cudaLaunchConfig_t cfg = cluster_config(unsigned(a.n), st, attr);
+    cudaLaunchAttribute attr[2];
+    const cudaLaunchConfig_t cfg = cluster_config(unsigned(a.n), st, a.pdl, attr);
     const cudaError_t err = cudaLaunchKernelEx(&cfg, steer_cluster_kernel<T>, a, sh);
     if (err == cudaSuccess) return SAS_OK;
     if (err == cudaErrorInvalidClusterSize || err == cudaErrorNotSupported) {

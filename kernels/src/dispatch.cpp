@@ -485,6 +485,17 @@ bool steer_cluster_ready(sas_dtype dt, int *cc_major) {
 #endif
 }
 
+bool steer_pdl_ready(sas_dtype dt, int *cc_major) {
+    *cc_major = 0;
+#ifdef SAS_WITH_CUDA
+    if (device_ready(SAS_DEVICE_CUDA) != SAS_OK) return false;
+    return cuda::steer_pdl_ready(dt, cc_major);
+#else
+    (void)dt;
+    return false;
+#endif
+}
+
 bool steer_cluster_takes(sas_dtype dt, int64_t n, int64_t d, int64_t s) {
 #ifdef SAS_WITH_CUDA
     if (device_ready(SAS_DEVICE_CUDA) != SAS_OK) return false;

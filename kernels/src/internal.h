@@ -42,6 +42,9 @@ bool steer_cluster_ready(sas_dtype dt, int *cc_major);
 // Whether a step of n rows, width d and support s in dtype dt (rows and operands on 16-byte boundaries)
 // takes that path when the variant is on: ready, and the shape within its limits.
 bool steer_cluster_takes(sas_dtype dt, int64_t n, int64_t d, int64_t s);
+// Whether the fused step's launches take variant SAS_CUDA_PDL (programmatic dependent launch) when it is
+// on: a CUDA device of compute capability 9 or newer, the kernels' code built for it (*cc_major as above).
+bool steer_pdl_ready(sas_dtype dt, int *cc_major);
 
 // Wall-clock timing helpers: CPU uses steady_clock, CUDA uses events on the legacy stream.
 sas_status timer_start(sas_device dev);

@@ -37,6 +37,7 @@ struct Variant {
 //  - TC_WIDE, TOPK_STAGE: written after these runs, not yet timed: off.
 //  - TOPK_REG, SPARSE_SPLIT, TOPK_ACT: written in session 10 (no GPU), not yet timed: off.
 //  - STEER_CLUSTER, GEMV_XT: written in session 11 (no GPU), not yet timed: off.
+//  - PDL: written in session 12 (no GPU), not yet timed: off.
 // A variant with an auto rule decides per call when unset (taken() below, with the call's shape).
 
 // Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
@@ -90,10 +91,17 @@ inline constexpr Variant kSteerOne{"SAS_CUDA_STEER_ONE", false, "one", "s <= 8"}
 // are on. Written in session 11, without a GPU, for the decode step's latency (session 9's H200: 5.1-5.4
 // us back to back at n = 1 where an empty launch takes 3.3 us): not yet run on a GPU, off.
 inline constexpr Variant kSteerCluster{"SAS_CUDA_STEER_CLUSTER", false, "cluster"};
+// Programmatic dependent launch (sm_90 and newer) for every launch of the fused step, whichever path it
+// takes: the step's grid may start while the kernel before it in the stream runs, and waits
+// (griddepcontrol.wait) before it reads anything, so only the launch and block scheduling overlap the
+// previous kernel; each of the step's kernels lets the next kernel launch as soon as all its blocks have
+// passed their wait. Aimed at the decode step back to back (session 9's H200: 5.1-5.4 us where 500x at
+// m = 1M, d = 2304 needs 4.78). Written in session 12, without a GPU: off, not yet run on a GPU.
+inline constexpr Variant kPdl{"SAS_CUDA_PDL", false, "pdl"};
 
 inline constexpr const Variant *kAll[] = {&kTcGemv,    &kTcWide,  &kGemvXt,      &kTcGemm,  &kSplitkOne,
                                           &kTopkFast,  &kTopkStage, &kTopkReg,   &kSparseSplit, &kTopkAct,
-                                          &kSteerOne,  &kSteerCluster};
+                                          &kSteerOne,  &kSteerCluster, &kPdl};
 
 // "0" or "1" as set in the environment: -1 when unset or anything else.
 inline int forced(const Variant &v) {

@@ -60,6 +60,7 @@ struct OptIn {
     const char *kernel;
     int64_t n_min, n_max;
     int64_t sk_max = kAnyN;
+    bool pairs = false;  // also timed beside each other variant of the kernel (it changes how they launch)
     const char *env() const { return v->env; }
 };
 const OptIn kOptIns[] = {{&sas::variants::kTcGemv, "encode", 2, 16},
@@ -72,7 +73,8 @@ const OptIn kOptIns[] = {{&sas::variants::kTcGemv, "encode", 2, 16},
                          {&sas::variants::kSparseSplit, "sparse", 0, kAnyN},
                          {&sas::variants::kTopkAct, "topk_act", 0, kAnyN},
                          {&sas::variants::kSteerOne, "fused", 0, kAnyN},
-                         {&sas::variants::kSteerCluster, "fused", 0, 16, 64}};  // bf16/f16 at these d
+                         {&sas::variants::kSteerCluster, "fused", 0, 16, 64},  // bf16/f16 at these d
+                         {&sas::variants::kPdl, "fused", 0, kAnyN, kAnyN, true}};
 
 bool applies(const OptIn &oi, const char *kernel, int64_t n, int64_t s_or_k) {
     return std::strcmp(oi.kernel, kernel) == 0 && n >= oi.n_min && n <= oi.n_max && s_or_k <= oi.sk_max;
@@ -80,7 +82,8 @@ bool applies(const OptIn &oi, const char *kernel, int64_t n, int64_t s_or_k) {
 // " +label" for each variant of `kernel` at n rows that the library takes now (the environment, else its
 // default; the variants are CUDA kernels, so never on the CPU).
 // A variant with an auto rule (kTcGemv, kSteerOne) counts as taken, when unset, where the rule takes it.
-// The cluster step and the transposed FMA encoder count only where they run (device, dtype, shape).
+// The cluster step, programmatic dependent launch and the transposed FMA encoder count only where they
+// run (device, dtype, shape).
 std::string opt_label(sas_device dev, const char *kernel, int64_t n, int64_t s_or_k = 0, int64_t d = 0,
                       sas_dtype dt = SAS_BF16) {
     std::string s;
@@ -88,6 +91,8 @@ std::string opt_label(sas_device dev, const char *kernel, int64_t n, int64_t s_o
     for (const OptIn &oi : kOptIns) {
         if (!applies(oi, kernel, n, s_or_k)) continue;
         if (oi.v == &sas::variants::kSteerCluster && !sas::internal::steer_cluster_takes(dt, n, d, s_or_k)) continue;
+        int cc = 0;
+        if (oi.v == &sas::variants::kPdl && !sas::internal::steer_pdl_ready(dt, &cc)) continue;
         // The transposed FMA encoder runs only where the FMA kernel does: bf16/f16 rows that no tensor-core
         // encoder takes, f32 always.
         if (oi.v == &sas::variants::kGemvXt && dt != SAS_F32 &&
@@ -102,7 +107,8 @@ std::string opt_label(sas_device dev, const char *kernel, int64_t n, int64_t s_o
     return s;
 }
 // The environments to time `kernel` at n rows under: as given (no change); with --ab on CUDA, every
-// variant of the kernel off, then each one that takes n alone, then all of those together (when several).
+// variant of the kernel off, then each one that takes n alone, then each pairing variant (OptIn::pairs)
+// with each other one, then all of those together (when more than two).
 using EnvSet = std::vector<std::pair<const char *, bool>>;
 std::vector<EnvSet> settings_for(const struct Opts &o, const char *kernel, int64_t n, int64_t s_or_k = 0) {
     if (!o.ab || o.dev != SAS_DEVICE_CUDA) return {EnvSet{}};
@@ -119,7 +125,14 @@ std::vector<EnvSet> settings_for(const struct Opts &o, const char *kernel, int64
         for (auto &e : one) e.second = e.first == oi->env();
         sets.push_back(one);
     }
-    if (mine.size() > 1) {
+    for (const OptIn *p : mine)
+        for (const OptIn *q : mine)
+            if (p->pairs && q != p && !(q->pairs && q < p)) {
+                EnvSet two = off;
+                for (auto &e : two) e.second = e.first == p->env() || e.first == q->env();
+                sets.push_back(two);
+            }
+    if (mine.size() > 2 || (mine.size() == 2 && !mine[0]->pairs && !mine[1]->pairs)) {
         EnvSet all = off;
         for (auto &e : all)
             for (const OptIn *oi : mine) e.second |= e.first == oi->env();
@@ -345,6 +358,7 @@ int main(int argc, char **argv) {
         int cc = 0;
         const bool ready = sas::internal::steer_cluster_ready(dt, &cc);
         std::printf("# SAS_CUDA_STEER_CLUSTER's path: %s (compute capability %d.x)\n", ready ? "ready" : "NOT ready", cc);
+        std::printf("# SAS_CUDA_PDL's launches: %s\n", sas::internal::steer_pdl_ready(dt, &cc) ? "ready" : "NOT ready");
     }
     std::printf("\n");
 
@@ -609,12 +623,15 @@ int main(int argc, char **argv) {
                             const double dense_b2b = time_b2b_ms(o, dense, dense_step);
                             std::vector<float> base;  // --ab: x after one variants-off step from x0
                             for (const auto &set : settings_for(o, "fused", n, s)) {
-                                // A setting with the cluster step on where it cannot run would time another path
-                                // under a default's label: left out.
+                                // A setting with the cluster step (or programmatic dependent launch) on where it
+                                // cannot run would time another path under a default's label: left out.
                                 bool idle = false;
+                                int cc = 0;
                                 for (const auto &e : set)
-                                    idle |= e.second && e.first == sas::variants::kSteerCluster.env &&
-                                            !sas::internal::steer_cluster_takes(dt, n, d, s);
+                                    idle |= e.second && ((e.first == sas::variants::kSteerCluster.env &&
+                                                          !sas::internal::steer_cluster_takes(dt, n, d, s)) ||
+                                                         (e.first == sas::variants::kPdl.env &&
+                                                          !sas::internal::steer_pdl_ready(dt, &cc)));
                                 if (idle) continue;
                                 EnvSetting env(set);
                                 const double fused = time_ms(o, fused_step);

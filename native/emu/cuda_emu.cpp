@@ -52,7 +52,7 @@ std::mutex g_calls_mu;
 std::vector<Call> g_calls;
 }  // namespace
 
-void log_call(Op op, const void *stream);  // below, with the rest of the call log
+void log_call(Op op, const void *stream, bool pdl = false);  // below, with the rest of the call log
 
 namespace {
 
@@ -77,6 +77,7 @@ struct Fiber {
     std::unique_ptr<char[]> stack;
     ThreadPos pos;
     bool done = false;
+    bool waited = false;  // has executed griddepcontrol.wait
     // Waiting at a barrier: runnable again once *wait != wait_gen (the scheduler does not resume it before).
     const unsigned *wait = nullptr;
     unsigned wait_gen = 0;
@@ -113,6 +114,7 @@ struct Launch {
     std::vector<std::unique_ptr<Block>> slots;
     const std::function<void()> *body = nullptr;
     bool cooperative = false;
+    bool pdl = false;                      // launched with programmatic stream serialization
     unsigned grid_gen = 0;                 // generation of the grid-wide sync
     unsigned cluster = 1;                  // blocks per cluster (1: not a cluster launch)
     std::vector<unsigned> cluster_gen;     // per group of `cluster` slots: generation of its cluster barrier
@@ -201,6 +203,9 @@ void fiber_main() {
     (*g_launch.body)();
     Block &B = *g_cur;
     Fiber &f = running_fiber();
+    if (g_launch.pdl && !f.waited)
+        die("a thread of a launch with programmatic stream serialization exited without griddepcontrol.wait "
+            "(the kernel could complete before the one it overlaps)");
     f.done = true;
     --B.alive;
     Warp &w = B.warps[size_t(f.pos.warp)];
@@ -265,6 +270,18 @@ void grid_barrier() {
     ++g_cur->grid_arrived;
     // Released by the scheduler once every thread of every block waits here.
     wait_for(&g_launch.grid_gen, gen);
+}
+
+void griddep_wait() {
+    if (g_cur_thread < 0) die("griddepcontrol.wait outside a kernel");
+    running_fiber().waited = true;
+}
+
+void griddep_launch_dependents() {
+    if (g_cur_thread < 0) die("griddepcontrol.launch_dependents outside a kernel");
+    if (!running_fiber().waited)
+        die("griddepcontrol.launch_dependents before griddepcontrol.wait (the next kernel could run beside "
+            "the one before this)");
 }
 
 unsigned cluster_size() { return g_launch.cluster; }
@@ -383,6 +400,7 @@ void start_block(Block &B, uint64_t blk, const Cfg &cfg) {
     for (size_t i = 0; i < nthreads; ++i) {
         Fiber &f = B.fibers[i];
         f.done = false;
+        f.waited = false;
         f.pos.tid = dim3(unsigned(i % b.x), unsigned((i / b.x) % b.y), unsigned(i / (size_t(b.x) * b.y)));
         f.pos.lane = int(i % 32);
         f.pos.warp = int(i / 32);
@@ -549,6 +567,7 @@ void run(const Cfg &cfg, const std::function<void()> &body, uint64_t resident) {
     g_launch.static_used = 0;
     g_launch.dyn_bytes = cfg.smem;
     g_launch.grid_gen = 0;
+    g_launch.pdl = cfg.pdl;
     const size_t nslots = size_t(std::min(nblocks, resident));
     while (g_launch.slots.size() < nslots) {
         g_launch.slots.push_back(std::make_unique<Block>());
@@ -557,6 +576,7 @@ void run(const Cfg &cfg, const std::function<void()> &body, uint64_t resident) {
     g_launch.cluster_gen.assign(nslots / g_launch.cluster, 0u);
     run_launch(cfg, shuffled(nblocks / g_launch.cluster), nslots);
     g_launch.cooperative = false;
+    g_launch.pdl = false;
     g_launch.cluster = 1;
     g_cur = nullptr;
     g_cur_thread = -1;
@@ -570,7 +590,7 @@ int blocks_per_sm(unsigned block_threads) {
 
 bool run_grid(const Cfg &cfg, const std::function<void()> &body) {
     if (!valid_config(cfg)) return false;
-    log_call(Op::Launch, cfg.stream);
+    log_call(Op::Launch, cfg.stream, cfg.pdl);
     // kSms blocks at a time (one per "SM"): enough to interleave blocks, few enough fibers to stay fast.
     run(cfg, body, ordered_schedule() ? 1 : uint64_t(kSms));
     return true;
@@ -583,7 +603,7 @@ cudaError_t run_cooperative(const Cfg &cfg, const std::function<void()> &body) {
     const uint64_t nblocks = uint64_t(cfg.grid.x) * cfg.grid.y * cfg.grid.z;
     if (nblocks > uint64_t(kSms) * uint64_t(blocks_per_sm(cfg.block.x * cfg.block.y * cfg.block.z)))
         return cudaErrorCooperativeLaunchTooLarge;
-    log_call(Op::CooperativeLaunch, cfg.stream);
+    log_call(Op::CooperativeLaunch, cfg.stream, cfg.pdl);
     g_launch.cooperative = true;
     run(cfg, body, nblocks);
     return cudaSuccess;
@@ -602,12 +622,21 @@ unsigned cluster_of(const cudaLaunchConfig_t &cfg) {
     return c;
 }
 
+bool attr_set(const cudaLaunchConfig_t &cfg, cudaLaunchAttributeID id) {
+    bool set = false;
+    for (unsigned i = 0; i < cfg.numAttrs; ++i)
+        if (cfg.attrs[i].id == id)
+            set = id == cudaLaunchAttributeCooperative ? cfg.attrs[i].val.cooperative != 0
+                                                       : cfg.attrs[i].val.programmaticStreamSerializationAllowed != 0;
+    return set;
+}
+
 cudaError_t run_clustered(const Cfg &cfg, unsigned cluster, const std::function<void()> &body) {
     if (cluster <= 1) return run_grid(cfg, body) ? cudaSuccess : cudaGetLastError();
     if (!valid_config(cfg)) return cudaGetLastError();
     const unsigned per_device = unsigned(kSms * blocks_per_sm(cfg.block.x * cfg.block.y * cfg.block.z));
     if (cluster > 8 || cfg.grid.x % cluster != 0 || cluster > per_device) return cudaErrorInvalidClusterSize;
-    log_call(Op::ClusterLaunch, cfg.stream);
+    log_call(Op::ClusterLaunch, cfg.stream, cfg.pdl);
     g_launch.cluster = cluster;
     run(cfg, body, ordered_schedule() ? cluster : per_device / cluster * cluster);
     return cudaSuccess;
@@ -687,9 +716,9 @@ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, 
 }
 
 // ---- the call log ------------------------------------------------------------------------------------------
-void log_call(Op op, const void *stream) {
+void log_call(Op op, const void *stream, bool pdl) {
     std::lock_guard<std::mutex> lock(g_calls_mu);
-    g_calls.push_back({op, stream});
+    g_calls.push_back({op, stream, pdl});
 }
 std::vector<Call> calls() {
     std::lock_guard<std::mutex> lock(g_calls_mu);

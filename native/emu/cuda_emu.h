@@ -120,6 +120,7 @@ struct Cfg {
     dim3 grid, block;
     size_t smem;
     const void *stream;  // the launch's stream (nullptr: the legacy default stream)
+    bool pdl = false;    // programmatic stream serialization (cudaLaunchKernelEx's attribute)
     Cfg(dim3 g, dim3 b, size_t s = 0, const void *st = nullptr) : grid(g), block(b), smem(s), stream(st) {}
 };
 
@@ -132,6 +133,7 @@ enum class Op { Launch, CooperativeLaunch, ClusterLaunch, Malloc, Free, PoolAllo
 struct Call {
     Op op;
     const void *stream;  // the stream of an ordered call; nullptr for the default stream and synchronous ones
+    bool pdl = false;    // a launch with programmatic stream serialization
 };
 std::vector<Call> calls();  // a copy of the log
 void clear_calls();
@@ -148,6 +150,14 @@ template <class... P, class... A> void launch(void (*kernel)(P...), const Cfg &c
 // Tensor-core and async-copy instructions, by the PTX ISA's fragment layouts.
 void ldmatrix_x4(uint32_t (&r)[4], const void *row, bool trans);
 void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, bool bf16);
+
+// griddepcontrol.wait and .launch_dependents (programmatic dependent launch). The emulation runs one
+// launch at a time, so the wait has nothing to wait for; what it checks is the library's rule for a
+// launch with programmatic stream serialization: every thread waits before it exits, and waits before it
+// lets the next kernel launch (which would otherwise run beside the kernel before this one). Either
+// breach stops the run with a message.
+void griddep_wait();
+void griddep_launch_dependents();
 
 }  // namespace emu
 
@@ -304,11 +314,17 @@ cudaError_t cudaLaunchCooperativeKernel(void (*kernel)(P...), dim3 grid, dim3 bl
 #pragma push_macro("blockDim")
 #undef gridDim
 #undef blockDim
-enum cudaLaunchAttributeID { cudaLaunchAttributeClusterDimension = 4 };
+enum cudaLaunchAttributeID {
+    cudaLaunchAttributeCooperative = 2,
+    cudaLaunchAttributeClusterDimension = 4,
+    cudaLaunchAttributeProgrammaticStreamSerialization = 6,
+};
 union cudaLaunchAttributeValue {
     struct {
         unsigned x, y, z;
     } clusterDim;
+    int cooperative;
+    int programmaticStreamSerializationAllowed;
 };
 struct cudaLaunchAttribute {
     cudaLaunchAttributeID id;
@@ -339,14 +355,24 @@ void *map_shared_rank(const void *p, unsigned rank);  // p in this block's share
 // The cluster dimension among a launch's attributes (1 when there is none); 0 for one this emulation
 // does not run (y or z above 1).
 unsigned cluster_of(const cudaLaunchConfig_t &cfg);
+// Whether an attribute `id` is set to a non-zero value (cooperative, programmatic stream serialization).
+bool attr_set(const cudaLaunchConfig_t &cfg, cudaLaunchAttributeID id);
 }  // namespace emu
+// Cluster, cooperative (not together with a cluster) and programmatically serialized launches.
 template <class... P, class... A>
 cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t *cfg, void (*kernel)(P...), A &&...args) {
     const unsigned cluster = ::emu::cluster_of(*cfg);
-    if (cluster == 0) return cudaErrorNotSupported;
+    const bool coop = ::emu::attr_set(*cfg, cudaLaunchAttributeCooperative);
+    if (cluster == 0 || (coop && cluster > 1)) return cudaErrorNotSupported;
+    const bool pdl = ::emu::attr_set(*cfg, cudaLaunchAttributeProgrammaticStreamSerialization);
+    // CUDA_EMU_REFUSE_COOP_PDL=1: refuse the two together, as a device or driver might (test_calls).
+    const char *refuse = std::getenv("CUDA_EMU_REFUSE_COOP_PDL");
+    if (coop && pdl && refuse && refuse[0] == '1') return cudaErrorNotSupported;
     std::tuple<std::decay_t<P>...> params(std::forward<A>(args)...);  // converted as the call would
-    return ::emu::run_clustered(::emu::Cfg(cfg->gridDim, cfg->blockDim, cfg->dynamicSmemBytes, cfg->stream), cluster,
-                                [&] { std::apply(kernel, params); });
+    ::emu::Cfg c(cfg->gridDim, cfg->blockDim, cfg->dynamicSmemBytes, cfg->stream);
+    c.pdl = pdl;
+    const std::function<void()> body = [&] { std::apply(kernel, params); };
+    return coop ? ::emu::run_cooperative(c, body) : ::emu::run_clustered(c, cluster, body);
 }
 template <class K> cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, K *) {
     *a = cudaFuncAttributes{90, 90, 32, 1024, 0};  // the emulated device is "sm_90", and so is every kernel

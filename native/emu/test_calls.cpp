@@ -6,7 +6,10 @@
 //  - once warm, a call allocates nothing (the session-3 H200 run found each call paying ~45 us for a
 //    pool allocation), and decode-sized calls take the number of launches their design says: the fused
 //    step one (cooperative, plain with SAS_CUDA_STEER_ONE, a cluster launch with SAS_CUDA_STEER_CLUSTER), the encoder's split-K one or two
-//    (SAS_CUDA_SPLITK_ONE), top-k one or two phases.
+//    (SAS_CUDA_SPLITK_ONE), top-k one or two phases;
+//  - with SAS_CUDA_PDL every launch of the fused step, on each of its paths, carries programmatic stream
+//    serialization, and no other kernel's does; a device that refuses it on a cooperative launch gets
+//    the step without it, with the same result.
 // Counts of launches are the emulated device's (4 SMs): where a choice depends on the GPU's size, the
 // cases are far from the threshold on both the emulation and a 132-SM GPU.
 #include <cinttypes>
@@ -34,9 +37,10 @@ struct Log {
 };
 
 // Calls fn twice on `stream` (the first may create the stream's cached buffers) and checks the second:
-// launches as expected (-1: any number >= 1; `cluster`: cluster launches), all on `stream`, nothing that
-// allocates or waits.
-template <class F> void expect_calls(const char *what, void *stream, int launches, int coop, F &&fn, int cluster = 0) {
+// launches as expected (-1: any number >= 1; `cluster`: cluster launches; `pdl`: of all of them, those
+// with programmatic stream serialization), all on `stream`, nothing that allocates or waits.
+template <class F>
+void expect_calls(const char *what, void *stream, int launches, int coop, F &&fn, int cluster = 0, int pdl = 0) {
     g_ctx = what;
     check_ok(fn(), "first call");
     emu::clear_calls();
@@ -50,6 +54,10 @@ template <class F> void expect_calls(const char *what, void *stream, int launche
     check(co == coop, "%d cooperative launches, want %d (%s)", co, coop, log.str().c_str());
     const int cl = log.count(Op::ClusterLaunch);
     check(cl == cluster, "%d cluster launches, want %d (%s)", cl, cluster, log.str().c_str());
+    int serialized = 0;
+    for (const emu::Call &c : log.calls) serialized += c.pdl;
+    check(serialized == pdl, "%d launches with programmatic stream serialization, want %d (%s)", serialized, pdl,
+          log.str().c_str());
     for (Op op : {Op::Malloc, Op::Free, Op::PoolAlloc, Op::PoolFree, Op::Memset, Op::MemsetAsync, Op::Memcpy,
                   Op::DeviceSync, Op::EventSync})
         check(log.count(op) == 0, "once warm, no %s per call (%s)", emu::op_name(op), log.str().c_str());
@@ -213,6 +221,69 @@ void run(void *stream, const char *sname) {
         const Variants on{&sas::variants::kSteerCluster, &sas::variants::kSteerOne};  // the cluster path first
         expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_STEER_CLUSTER and SAS_CUDA_STEER_ONE"), stream, 0, 0, fused(1), 1);
     }
+    {
+        // Programmatic dependent launch: every launch of the step on every path, and nothing else.
+        const Variants on{&sas::variants::kPdl};
+        expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_PDL (cooperative)"), stream, 0, 1, fused(1), 0, 1);
+        expect_calls(name("steer_fused n=300 s=64, SAS_CUDA_PDL (two launches)"), stream, 2, 0, fused(300), 0, 2);
+        expect_calls(name("pack_support s=64, SAS_CUDA_PDL (not the step's)"), stream, 1, 0, [&] {
+            return sas_pack_support(C, stream, B, We.p, be.p, th.p, Wd.p, d, m, S.as<int64_t>(), s, pe.p, pb.p, pt.p,
+                                    pd.p);
+        });
+    }
+    {
+        const Variants on{&sas::variants::kPdl, &sas::variants::kSteerOne};
+        expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_PDL and SAS_CUDA_STEER_ONE"), stream, 1, 0, fused(1), 0, 1);
+    }
+    {
+        const Variants on{&sas::variants::kPdl, &sas::variants::kSteerCluster};
+        expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_PDL and SAS_CUDA_STEER_CLUSTER"), stream, 0, 0, fused(1), 1, 1);
+    }
+}
+
+// A device that refuses a cooperative launch with programmatic stream serialization (the CUDA
+// documentation does not say whether the two combine; CUDA_EMU_REFUSE_COOP_PDL makes the emulation refuse
+// it): the step launches its cooperative kernel without the attribute from then on, and gets the same x.
+// Last in the process: the library remembers the refusal.
+void coop_pdl_refused(void *stream) {
+    const sas_device C = SAS_DEVICE_CUDA;
+    const sas_dtype B = SAS_BF16;
+    Rng rng(11);
+    const int64_t d = 256, s = 16;
+    const Buf x = upload(C, randn(B, d, rng)), pe = upload(C, randn(B, s * d, rng, 0.05)),
+              pb = upload(C, randn(B, s, rng, 0.1)), pt = upload(C, uniform(B, s, rng, 0.0, 0.2)),
+              pd = upload(C, randn(B, s * d, rng, 0.05));
+    std::vector<float> v_host(static_cast<size_t>(s), 2.0f);
+    Buf v(C, size_t(s) * 4), x1(C, size_t(d) * 2), x2(C, size_t(d) * 2);
+    check_ok(sas::internal::to_device(C, v.p, v_host.data(), v_host.size() * 4), "upload v");
+    auto step = [&](Buf &xs) {
+        return [&] {
+            return sas_steer_fused(C, stream, B, xs.p, d, 1, d, B, pe.p, pb.p, pt.p, pd.p, s, SAS_ACT_JUMPRELU,
+                                   v.as<float>(), 4.0f, nullptr);
+        };
+    };
+    check_ok(sas::internal::to_device(C, x1.p, x.p, size_t(d) * 2), "copy x");
+    check_ok(sas::internal::to_device(C, x2.p, x.p, size_t(d) * 2), "copy x");
+    {
+        const Variants off;
+        g_ctx = "coop + PDL refused: reference step";
+        check_ok(step(x1)(), "step without PDL");
+    }
+    sas_test::ScopedEnv refuse;
+    refuse.set("CUDA_EMU_REFUSE_COOP_PDL", "1");
+    const Variants on{&sas::variants::kPdl};
+    g_ctx = "coop + PDL refused";
+    check_ok(step(x2)(), "first step (refused, then without the attribute)");
+    expect_calls("steer_fused n=1 s=16, SAS_CUDA_PDL, cooperative + PDL refused", stream, 0, 1, step(x2), 0, 0);
+    // One step from x again, to compare with the reference's one step.
+    check_ok(sas::internal::to_device(C, x2.p, x.p, size_t(d) * 2), "copy x");
+    check_ok(step(x2)(), "step after the refusal");
+    const Arr a = download_arr(x1, B, d), b = download_arr(x2, B, d);
+    int differ = 0;
+    for (int64_t k = 0; k < d; ++k) differ += a.at(k) != b.at(k);
+    g_ctx = "coop + PDL refused";
+    check(differ == 0, "the step without the attribute after the refusal differs from the reference in %d of %d values",
+          differ, int(d));
 }
 
 }  // namespace
@@ -226,5 +297,6 @@ int main() {
     // legacy default stream.
     run(reinterpret_cast<void *>(uintptr_t(0x5a5a00)), "caller's stream");
     run(nullptr, "default stream");
+    coop_pdl_refused(reinterpret_cast<void *>(uintptr_t(0x5a5a00)));
     return summary("test_calls");
 }

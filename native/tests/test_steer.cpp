@@ -443,5 +443,40 @@ int main() {
         const Variants both{&sas::variants::kSteerCluster, &sas::variants::kSteerOne};
         test_fused(SAS_BF16, {1, 2304, 1000, 8, 4.0f, SAS_ACT_JUMPRELU, 0}, seed++);
     }
+    // Programmatic dependent launch (variant SAS_CUDA_PDL, kernels/cuda/steer.cu; sm_90 and newer): the
+    // fused checks with it on, on every path of the step: the cooperative launch (decode sizes, vector
+    // and scalar loads), the two launches (a big batch), and with SAS_CUDA_STEER_ONE and
+    // SAS_CUDA_STEER_CLUSTER. Each case takes three steps back to back on one stream (three masks, one
+    // with no row steered), so on a GPU each step's kernels overlap the previous step's.
+    if (sas_cuda_available()) {
+        for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) {
+            int cc = 0;
+            const bool ready = sas::internal::steer_pdl_ready(dt, &cc);
+            g_ctx = "steer_pdl_ready";
+            check(ready == (cc >= 9), "%s: PDL launches ready = %d on a device of compute capability %d.x", dn(dt),
+                  int(ready), cc);
+        }
+        for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16})
+            for (sas_activation act : {SAS_ACT_JUMPRELU, SAS_ACT_RELU}) {
+                {
+                    const Variants pdl{&sas::variants::kPdl};
+                    test_fused(dt, {1, 2304, 1000, 64, 2.0f, act, 0}, seed++);
+                    test_fused(dt, {3, 67, 500, 13, 3.0f, act}, seed++);  // odd d: scalar loads
+                    test_fused(dt, {3, 64, 1000, 8, 0.0f, act}, seed++);  // lambda = 0
+                }
+                {
+                    const Variants pdl_one{&sas::variants::kPdl, &sas::variants::kSteerOne};
+                    test_fused(dt, {1, 2304, 1000, 8, 4.0f, act, 0}, seed++);
+                    test_fused(dt, {8, 2304, 1000, 64, 2.0f, act, 0}, seed++);  // partial sums over 8 groups
+                }
+                {
+                    const Variants pdl_cluster{&sas::variants::kPdl, &sas::variants::kSteerCluster};
+                    test_fused(dt, {1, 2304, 1000, 40, 2.0f, act, 0}, seed++);
+                    test_fused(dt, {16, 64, 1000, 64, 2.0f, act, 0}, seed++);
+                }
+            }
+        const Variants pdl{&sas::variants::kPdl};
+        test_fused(SAS_BF16, {600, 2304, 200, 16, 2.0f, SAS_ACT_JUMPRELU}, seed++);  // the two-launch path
+    }
     return summary("test_steer");
 }
