@@ -86,8 +86,10 @@ if [[ -x "$BENCH" ]]; then
   else
     note "torch-contract: skipped (no torch with CUDA for $PY)"
   fi
-  # 3. Each CUDA kernel variant (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_WIDE, SAS_CUDA_TC_GEMM,
-  # SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG, SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE) off and on, same process and
+  # 3. Each CUDA kernel variant (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_WIDE, SAS_CUDA_GEMV_XT,
+  # SAS_CUDA_TC_GEMM, SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG, SAS_CUDA_TOPK_HIST,
+  # SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE, SAS_CUDA_STEER_CLUSTER, SAS_CUDA_PDL, the
+  # last also beside each of the other two) off and on, same process and
   # data (sas_bench --ab; SAS_CUDA_TOPK_FAST, slower in all 60 shapes in session 9, only in the tests now);
   # ctest and torch_contract.py above already checked both sides of each on small
   # shapes, and --ab compares each variant's output with the variants-off output at these big ones

@@ -10,6 +10,8 @@
 // row's top-k is among its chunk's top-k under the same total order: the result is exact and equal to
 // the CPU twin's. A row that fits in one chunk is finished by phase 1 alone.
 #include <cmath>
+#include <mutex>
+#include <set>
 
 #include "block_util.cuh"
 #include "gemm.cuh"
@@ -62,16 +64,22 @@ __device__ void write_sorted(unsigned long long *cand, int k, const T *row, Inde
     }
 }
 
+// Rows that SAS_CUDA_TOPK_HIST has finished (its per-row state: done[2 r + 1] != 0), which the two
+// phases below then skip; nullptr: none.
+__device__ __forceinline__ bool row_done(const uint32_t *done, int64_t r) { return done && done[2 * r + 1] != 0u; }
+
 // Phase 1. Chunk c of row r is [c * m / chunks, (c + 1) * m / chunks). With chunks == 1 the block
 // writes the row's final result; otherwise the chunk's k (key, index) candidates in index order.
 template <class T, bool ByAbs, bool Fast, bool Stage>
 __global__ void __launch_bounds__(kTopkThreads)
     topk_chunk_kernel(const T *__restrict__ x, int64_t ldx, int64_t m, int k, int chunks, uint32_t *__restrict__ ck,
-                      uint32_t *__restrict__ ci, float *__restrict__ out_values, int64_t *__restrict__ out_indices) {
+                      uint32_t *__restrict__ ci, float *__restrict__ out_values, int64_t *__restrict__ out_indices,
+                      const uint32_t *__restrict__ done) {
     extern __shared__ uint32_t keys[];
     __shared__ TopkSmem sm;
     const int c = blockIdx.x;
     const int64_t r = blockIdx.y;
+    if (row_done(done, r)) return;  // uniform over the block
     const int64_t c0 = int64_t(c) * m / chunks, len = int64_t(c + 1) * m / chunks - c0;
     const T *seg = x + r * ldx + c0;
     if constexpr (Stage) {
@@ -98,10 +106,11 @@ template <class T, bool Fast, bool Stage>
 __global__ void __launch_bounds__(kTopkThreads)
     topk_merge_kernel(const T *__restrict__ x, int64_t ldx, int64_t total, int k, const uint32_t *__restrict__ ck,
                       const uint32_t *__restrict__ ci, float *__restrict__ out_values,
-                      int64_t *__restrict__ out_indices) {
+                      int64_t *__restrict__ out_indices, const uint32_t *__restrict__ done) {
     extern __shared__ uint32_t skeys[];  // the row's candidate keys when they fit (else 0 bytes)
     __shared__ TopkSmem sm;
     const int64_t r = blockIdx.x;
+    if (row_done(done, r)) return;  // uniform over the block
     const uint32_t *keys = ck + r * total, *idx = ci + r * total;
     if (total <= kChunkMax) {  // one read from memory instead of one per radix pass
         if constexpr (Stage) {
@@ -262,6 +271,24 @@ sas_status launch_topk_reg(cudaStream_t st, const T *x, int64_t ldx, int64_t n, 
     return SAS_OK;
 }
 
+// Phases 1 and 2 for `rows` (<= 65535) rows of `chunks` > 1 chunks, skipping the rows `done` marks.
+template <class T, bool ByAbs, bool Fast, bool Stage>
+sas_status launch_chunked(cudaStream_t st, const T *xr, int64_t ldx, int64_t rows, int64_t m, int k, int chunks,
+                          float *out_values, int64_t *out_indices, int slot, const uint32_t *done) {
+    const size_t smem = size_t((m + chunks - 1) / chunks) * sizeof(uint32_t);
+    const int64_t total = int64_t(chunks) * k;
+    Scratch ws(st, slot);
+    SAS_TRY(ws.alloc(size_t(rows * total) * 2 * sizeof(uint32_t), "sas_topk"));
+    uint32_t *ck = ws.as<uint32_t>(), *ci = ck + rows * total;
+    topk_chunk_kernel<T, ByAbs, Fast, Stage><<<dim3(unsigned(chunks), unsigned(rows)), kTopkThreads, smem, st>>>(
+        xr, ldx, m, k, chunks, ck, ci, nullptr, nullptr, done);
+    SAS_TRY(check_launch(ByAbs ? "topk_chunk_kernel<abs>" : "topk_chunk_kernel"));
+    const size_t merge_smem = total <= kChunkMax ? size_t(total) * sizeof(uint32_t) : 0;
+    topk_merge_kernel<T, Fast, Stage><<<unsigned(rows), kTopkThreads, merge_smem, st>>>(xr, ldx, total, k, ck, ci,
+                                                                           out_values, out_indices, done);
+    return check_launch("topk_merge_kernel");
+}
+
 template <class T, bool ByAbs, bool Fast, bool Stage>
 sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int64_t m, int k, float *out_values,
                        int64_t *out_indices, int slot) {
@@ -273,21 +300,264 @@ sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int6
         const T *xr = x + r0 * ldx;
         if (chunks == 1) {
             topk_chunk_kernel<T, ByAbs, Fast, Stage><<<dim3(1, unsigned(rows)), kTopkThreads, smem, st>>>(
-                xr, ldx, m, k, 1, nullptr, nullptr, out_values + r0 * k, out_indices + r0 * k);
+                xr, ldx, m, k, 1, nullptr, nullptr, out_values + r0 * k, out_indices + r0 * k, nullptr);
             SAS_TRY(check_launch(what));
             continue;
         }
-        const int64_t total = int64_t(chunks) * k;
+        SAS_TRY((launch_chunked<T, ByAbs, Fast, Stage>(st, xr, ldx, rows, m, k, chunks, out_values + r0 * k,
+                                                       out_indices + r0 * k, slot, nullptr)));
+    }
+    return SAS_OK;
+}
+
+
+// ---- Variant SAS_CUDA_TOPK_HIST (kernels/src/variants.h): a per-row threshold from a histogram, then only
+// the keys at or above it ------------------------------------------------------------------------------
+// Why: the default's phase 1 selects each chunk's k largest with radix passes in shared memory, ~150
+// instructions per key, so top-k over many rows ran at 10-11% of the memory bandwidth on the H200 (64 and
+// 512 rows, where it missed 2x torch.topk). Here a key costs a load, a shift and, mostly, no atomic,
+// twice over; only the few keys at or above a row's threshold are selected. For rows of more than one
+// chunk (m > 8192), in four launches and then the default's two:
+//  H. block (c, r) adds chunk c of row r to the row's histogram of the keys' top 12 bits (sign, exponent
+//     and three mantissa bits of a float key) in global memory: a shared histogram first, where a thread
+//     adds its keys sharing its first key's digit with one atomic and a warp whose threads all share one
+//     digit adds once (SAE codes are mostly exact zeros);
+//  T. one block per row finds the digit b holding the row's k-th largest key (from the top) and the
+//     count C >= k of keys in digits >= b; the row goes on here when C <= kHistCap, else to the default
+//     kernels. The block then zeroes the row's histogram, so the buffer is zero for the next call;
+//  F. block (c, r) keeps chunk c's keys of digit >= b, ranks them in index order (per-(register, warp)
+//     ballot counts, rank_flags) and writes them with their indices to the chunk's Q slots, and their
+//     count; a chunk with more than Q of them sends its row to the default kernels;
+//  S. one block per row gathers its chunks' keys in chunk order, so in index order, into shared memory
+//     (C of them), selects the k largest with block_topk_select (ties by position, i.e. by index) and
+//     sorts them: the same selection as the default's, the same result as the CPU twin's;
+//  then the default's two kernels for the rows sent there (their blocks return at once for the others).
+// Two reads of x instead of one, each at about the memory's pace by estimate; a row sent to the default
+// kernels (many keys sharing the k-th key's digit: a row with fewer than k non-zeros, or near-equal keys;
+// or more than Q of them in one chunk: a sorted row) pays for both.
+constexpr int kHistShift = 20;                     // digit = key >> 20: 12 bits
+constexpr int kHistBins = 1 << (32 - kHistShift);  // 4096
+constexpr int kHistV = int(kChunkMax / kTopkThreads);  // keys per thread of a chunk
+constexpr int64_t kHistCap = 4096;                 // C a row may keep (S holds C keys and indices: 32 KB)
+constexpr int64_t kHistRows = 512;                 // rows per round: histograms of 8 MiB (a stream buffer)
+constexpr int kHistSlot = 7;                       // that buffer's slot: zero between calls (T zeroes it)
+constexpr int kHistMaxChunks = int((int64_t(1) << 21) / kChunkMin) + 1;  // chunks of a row of 2^21 (chunks_for)
+static_assert(kHistV * kTopkThreads == kChunkMax, "a chunk is kHistV keys per thread");
+static_assert(kHistBins % kTopkThreads == 0, "T: whole bins per thread");
+
+// Chunk c of row r as kHistV keys per thread (entry u * kTopkThreads + t in keys[u]: coalesced loads, and
+// (u, warp, lane) is index order); entries past the chunk are not valid.
+template <class T, bool ByAbs>
+__device__ __forceinline__ void load_chunk(const T *seg, int64_t len, uint32_t (&keys)[kHistV]) {
+#pragma unroll
+    for (int u = 0; u < kHistV; ++u) {
+        const int64_t j = int64_t(u) * kTopkThreads + threadIdx.x;
+        keys[u] = j < len ? key_dev<ByAbs>(seg[j]) : 0u;
+    }
+}
+
+template <class T, bool ByAbs>
+__global__ void __launch_bounds__(kTopkThreads)
+    topk_hist_kernel(const T *__restrict__ x, int64_t ldx, int64_t m, int chunks, uint32_t *__restrict__ hist) {
+    __shared__ uint32_t h[kHistBins];
+    const int c = blockIdx.x;
+    const int64_t r = blockIdx.y;
+    const int64_t c0 = int64_t(c) * m / chunks, len = int64_t(c + 1) * m / chunks - c0;
+    uint32_t keys[kHistV];
+    load_chunk<T, ByAbs>(x + r * ldx + c0, len, keys);
+    for (int i = threadIdx.x; i < kHistBins; i += kTopkThreads) h[i] = 0u;
+    __syncthreads();
+    // This thread's keys that share its first key's digit d0: one count; the others one atomic each.
+    const uint32_t d0 = keys[0] >> kHistShift;
+    uint32_t n0 = 0;
+#pragma unroll
+    for (int u = 0; u < kHistV; ++u) {
+        const int64_t j = int64_t(u) * kTopkThreads + threadIdx.x;
+        if (j < len) {
+            const uint32_t d = keys[u] >> kHistShift;
+            if (d == d0)
+                ++n0;
+            else
+                atomicAdd(&h[d], 1u);
+        }
+    }
+    // A warp whose threads' d0 agree (or who have no key) adds its n0s once.
+    const uint32_t lead = __shfl_sync(0xffffffffu, d0, 0);
+    if (__all_sync(0xffffffffu, n0 == 0u || d0 == lead)) {
+        uint32_t sum = n0;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        if ((threadIdx.x & 31u) == 0 && sum) atomicAdd(&h[lead], sum);
+    } else if (n0) {
+        atomicAdd(&h[d0], n0);
+    }
+    __syncthreads();
+    uint32_t *hr = hist + r * kHistBins;
+    for (int i = threadIdx.x; i < kHistBins; i += kTopkThreads)
+        if (h[i]) atomicAdd(&hr[i], h[i]);
+}
+
+// T: state[2 r] = b, state[2 r + 1] = C when the row goes on here (C <= kHistCap), else 0.
+__global__ void __launch_bounds__(kTopkThreads)
+    topk_hist_threshold_kernel(uint32_t *__restrict__ hist, int k, uint32_t *__restrict__ state) {
+    __shared__ uint32_t warp_sums[33];
+    constexpr int B = kHistBins / kTopkThreads;  // bins per thread, the highest first: thread t takes the
+    const int64_t r = blockIdx.x;                // bins kHistBins - 1 - (B t + i), so thread order is
+    uint32_t *hr = hist + r * kHistBins;         // descending digit order
+    uint32_t cnt[B], local = 0;
+#pragma unroll
+    for (int i = 0; i < B; ++i) {
+        cnt[i] = hr[kHistBins - 1 - (B * int(threadIdx.x) + i)];
+        local += cnt[i];
+    }
+    uint32_t total = 0;
+    uint32_t above = block_exclusive_sum(local, warp_sums, &total);  // keys in the digits above this thread's
+#pragma unroll
+    for (int i = 0; i < B; ++i) {
+        if (above < uint32_t(k) && above + cnt[i] >= uint32_t(k)) {  // the digit of the k-th largest key
+            const uint32_t C = above + cnt[i];
+            state[2 * r] = uint32_t(kHistBins - 1 - (B * int(threadIdx.x) + i));
+            state[2 * r + 1] = C <= uint32_t(kHistCap) ? C : 0u;
+        }
+        above += cnt[i];
+    }
+#pragma unroll
+    for (int i = 0; i < B; ++i) hr[kHistBins - 1 - (B * int(threadIdx.x) + i)] = 0u;  // bins this thread read
+}
+
+// F: chunk c's keys of digit >= b and their indices, in index order, to slots [(r chunks + c) Q, + Q).
+template <class T, bool ByAbs>
+__global__ void __launch_bounds__(kTopkThreads)
+    topk_hist_filter_kernel(const T *__restrict__ x, int64_t ldx, int64_t m, int chunks, int Q, uint32_t *state,
+                            uint32_t *__restrict__ cnt, uint32_t *__restrict__ sk, uint32_t *__restrict__ si) {
+    constexpr int W = kTopkThreads / 32;
+    __shared__ uint32_t counts[kHistV * W + 1];
+    __shared__ uint32_t s_go;
+    const int c = blockIdx.x;
+    const int64_t r = blockIdx.y;
+    // Whether the row goes on here, read once for the block: another block of the row may clear it while
+    // this one starts (a chunk with more than Q kept keys), and the block must take one branch.
+    if (threadIdx.x == 0) s_go = state[2 * r + 1];
+    __syncthreads();
+    if (s_go == 0u) return;  // the row goes to the default kernels
+    const uint32_t b = state[2 * r];
+    const int64_t c0 = int64_t(c) * m / chunks, len = int64_t(c + 1) * m / chunks - c0;
+    uint32_t keys[kHistV];
+    load_chunk<T, ByAbs>(x + r * ldx + c0, len, keys);
+    unsigned keep = 0;
+#pragma unroll
+    for (int u = 0; u < kHistV; ++u) {
+        const int64_t j = int64_t(u) * kTopkThreads + threadIdx.x;
+        keep |= unsigned(j < len && (keys[u] >> kHistShift) >= b) << u;
+    }
+    rank_flags<kHistV, kTopkThreads>(keep, counts);
+    const uint32_t kept = counts[kHistV * W];
+    if (kept > uint32_t(Q)) {  // uniform
+        if (threadIdx.x == 0) state[2 * r + 1] = 0u;  // to the default kernels
+        return;
+    }
+    const int64_t base = (r * chunks + c) * int64_t(Q);
+    const unsigned below = (1u << (threadIdx.x & 31u)) - 1u;
+    const int warp = int(threadIdx.x >> 5);
+#pragma unroll
+    for (int u = 0; u < kHistV; ++u) {
+        const unsigned ball = __ballot_sync(0xffffffffu, (keep >> u) & 1u);
+        if ((keep >> u) & 1u) {
+            const uint32_t pos = counts[u * W + warp] + uint32_t(__popc(ball & below));
+            sk[base + pos] = keys[u];
+            si[base + pos] = uint32_t(c0 + int64_t(u) * kTopkThreads + threadIdx.x);
+        }
+    }
+    if (threadIdx.x == 0) cnt[r * chunks + c] = kept;
+}
+
+// S: the k largest of the row's C kept keys, sorted.
+template <class T>
+__global__ void __launch_bounds__(kTopkThreads)
+    topk_hist_select_kernel(const T *__restrict__ x, int64_t ldx, int chunks, int Q, int k,
+                            const uint32_t *__restrict__ state, const uint32_t *__restrict__ cnt,
+                            const uint32_t *__restrict__ sk, const uint32_t *__restrict__ si,
+                            float *__restrict__ out_values, int64_t *__restrict__ out_indices) {
+    extern __shared__ uint32_t kept[];  // [kHistCap] keys, then [kHistCap] indices
+    __shared__ TopkSmem sm;
+    __shared__ uint32_t off[kHistMaxChunks + 1];
+    const int64_t r = blockIdx.x;
+    if (state[2 * r + 1] == 0u) return;  // uniform
+    uint32_t *kidx = kept + kHistCap;
+    for (int c0 = 0; c0 < chunks; c0 += kTopkThreads) {  // offsets of the chunks' keys, in chunk order
+        const int c = c0 + int(threadIdx.x);
+        const uint32_t v = c < chunks ? cnt[r * chunks + c] : 0u;
+        uint32_t sum = 0;
+        const uint32_t ex = block_exclusive_sum(v, sm.warp_sums, &sum);
+        const uint32_t base = c0 == 0 ? 0u : off[c0];
+        if (c < chunks) off[c] = base + ex;
+        if (threadIdx.x == 0) off[c0 + kTopkThreads < chunks ? c0 + kTopkThreads : chunks] = base + sum;
+        __syncthreads();
+    }
+    const int64_t total = off[chunks];  // == state[2 r + 1]
+    for (int64_t p = threadIdx.x; p < total; p += kTopkThreads) {
+        int lo = 0, hi = chunks - 1;  // the last chunk whose offset is <= p
+        while (lo < hi) {
+            const int mid = (lo + hi + 1) >> 1;
+            if (off[mid] <= uint32_t(p)) lo = mid; else hi = mid - 1;
+        }
+        const int64_t q = (r * chunks + lo) * int64_t(Q) + (p - off[lo]);
+        kept[p] = sk[q];
+        kidx[p] = si[q];
+    }
+    __syncthreads();
+    block_topk_select([&](int64_t p) { return kept[p]; }, total, k, sm);
+    write_sorted(sm.cand, k, x + r * ldx, [kidx](int64_t p) { return int64_t(kidx[p]); }, out_values + r * k,
+                 out_indices + r * k);
+}
+
+// Histogram buffers left non-zero by a call that failed between H and T (a launch refused): zeroed by
+// the next call on them.
+std::mutex g_hist_dirty_mu;
+std::set<const void *> g_hist_dirty;
+
+template <class T, bool ByAbs>
+sas_status launch_topk_hist(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int64_t m, int k, float *out_values,
+                            int64_t *out_indices, int slot) {
+    const int chunks = chunks_for(n, m, k);
+    if (chunks == 1 || chunks > kHistMaxChunks)
+        return launch_topk<T, ByAbs, false, false>(st, x, ldx, n, m, k, out_values, out_indices, slot);
+    // Slots per chunk: twice a chunk's share of the most a row may keep (at least 32, at most the chunk).
+    const int Q = int(std::min<int64_t>(std::max<int64_t>(32, 2 * kHistCap / chunks), kChunkMax));
+    const char *what = "sas_topk";
+    for (int64_t r0 = 0; r0 < n; r0 += kHistRows) {
+        const int64_t rows = std::min<int64_t>(n - r0, kHistRows);
+        const T *xr = x + r0 * ldx;
+        float *ov = out_values + r0 * k;
+        int64_t *oi = out_indices + r0 * k;
+        // The rows' state (b, C) at the buffer's start, their histograms after it: a call with more rows
+        // than the one before must find zeros where that one kept its state.
+        void *hb = nullptr;
+        const size_t hist_bytes = size_t(rows) * kHistBins * sizeof(uint32_t);
+        SAS_TRY(stream_buffer(st, kHistSlot, size_t(2 * kHistRows) * sizeof(uint32_t) + hist_bytes, &hb, what, true));
+        uint32_t *state = static_cast<uint32_t *>(hb), *hist = state + 2 * kHistRows;
+        {
+            std::lock_guard<std::mutex> lock(g_hist_dirty_mu);
+            if (g_hist_dirty.erase(hb)) SAS_TRY(check_cuda(cudaMemsetAsync(hist, 0, hist_bytes, st), what));
+        }
         Scratch ws(st, slot);
-        SAS_TRY(ws.alloc(size_t(rows * total) * 2 * sizeof(uint32_t), "sas_topk"));
-        uint32_t *ck = ws.as<uint32_t>(), *ci = ck + rows * total;
-        topk_chunk_kernel<T, ByAbs, Fast, Stage><<<dim3(unsigned(chunks), unsigned(rows)), kTopkThreads, smem, st>>>(
-            xr, ldx, m, k, chunks, ck, ci, nullptr, nullptr);
-        SAS_TRY(check_launch(what));
-        const size_t merge_smem = total <= kChunkMax ? size_t(total) * sizeof(uint32_t) : 0;
-        topk_merge_kernel<T, Fast, Stage><<<unsigned(rows), kTopkThreads, merge_smem, st>>>(xr, ldx, total, k, ck, ci,
-                                                                               out_values + r0 * k, out_indices + r0 * k);
-        SAS_TRY(check_launch("topk_merge_kernel"));
+        SAS_TRY(ws.alloc(size_t(rows * chunks) * size_t(1 + 2 * Q) * sizeof(uint32_t), what));
+        uint32_t *cnt = ws.as<uint32_t>(), *sk = cnt + rows * chunks, *si = sk + rows * chunks * Q;
+        const dim3 grid{unsigned(chunks), unsigned(rows)};
+        topk_hist_kernel<T, ByAbs><<<grid, kTopkThreads, 0, st>>>(xr, ldx, m, chunks, hist);
+        SAS_TRY(check_launch("topk_hist_kernel"));
+        topk_hist_threshold_kernel<<<unsigned(rows), kTopkThreads, 0, st>>>(hist, k, state);
+        if (const sas_status s = check_launch("topk_hist_threshold_kernel"); s != SAS_OK) {
+            std::lock_guard<std::mutex> lock(g_hist_dirty_mu);
+            g_hist_dirty.insert(hb);
+            return s;
+        }
+        topk_hist_filter_kernel<T, ByAbs><<<grid, kTopkThreads, 0, st>>>(xr, ldx, m, chunks, Q, state, cnt, sk, si);
+        SAS_TRY(check_launch("topk_hist_filter_kernel"));
+        topk_hist_select_kernel<T><<<unsigned(rows), kTopkThreads, size_t(2 * kHistCap) * sizeof(uint32_t), st>>>(
+            xr, ldx, chunks, Q, k, state, cnt, sk, si, ov, oi);
+        SAS_TRY(check_launch("topk_hist_select_kernel"));
+        SAS_TRY((launch_chunked<T, ByAbs, false, false>(st, xr, ldx, rows, m, k, chunks, ov, oi, slot, state)));
     }
     return SAS_OK;
 }
@@ -303,7 +573,11 @@ sas_status topk_rows(void *stream, sas_dtype dt, const void *x, int64_t ldx, int
         cudaStream_t st = as_stream(stream);
         // Variant SAS_CUDA_TOPK_FAST: warp-aggregated histograms, a tiled ordered pass and staged loads;
         // SAS_CUDA_TOPK_STAGE: the staged loads alone (so a GPU run can time that part apart);
-        // SAS_CUDA_TOPK_REG: keys in registers (register_select.cuh), taken before the other two. Same result.
+        // SAS_CUDA_TOPK_REG: keys in registers (register_select.cuh), taken before the other two;
+        // SAS_CUDA_TOPK_HIST: a threshold from a histogram (above), taken before all three. Same result.
+        if (variant_on(variants::kTopkHist))
+            return by_abs ? launch_topk_hist<T, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
+                          : launch_topk_hist<T, false>(st, xp, ldx, n, m, k, out_values, out_indices, slot);
         if (variant_on(variants::kTopkReg))
             return by_abs ? launch_topk_reg<T, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
                           : launch_topk_reg<T, false>(st, xp, ldx, n, m, k, out_values, out_indices, slot);

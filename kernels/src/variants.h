@@ -37,7 +37,7 @@ struct Variant {
 //  - TC_WIDE, TOPK_STAGE: written after these runs, not yet timed: off.
 //  - TOPK_REG, SPARSE_SPLIT, TOPK_ACT: written in session 10 (no GPU), not yet timed: off.
 //  - STEER_CLUSTER, GEMV_XT: written in session 11 (no GPU), not yet timed: off.
-//  - PDL: written in session 12 (no GPU), not yet timed: off.
+//  - PDL, TOPK_HIST: written in session 12 (no GPU), not yet timed: off.
 // A variant with an auto rule decides per call when unset (taken() below, with the call's shape).
 
 // Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
@@ -71,6 +71,13 @@ inline constexpr Variant kTopkStage{"SAS_CUDA_TOPK_STAGE", false, "stage"};
 // session 10, without a GPU, from session 9's Nsight Compute data (the default spends ~150 instructions
 // per key: top-k over many rows reached 10-11% of the memory bandwidth): not yet run on a GPU, off.
 inline constexpr Variant kTopkReg{"SAS_CUDA_TOPK_REG", false, "reg"};
+// Top-k for rows over 8192 entries through a per-row threshold: a histogram of the keys' top 12 bits (one
+// read of x), the digit holding the k-th largest key, then only the keys at or above it kept in index
+// order (a second read) and selected in one block per row (kernels/cuda/topk.cu); rows where too many keys
+// share that digit go to the default kernels. Memory-bound by design, where the default and TOPK_REG
+// select every key in shared memory or registers. Taken before TOPK_REG, TOPK_FAST and TOPK_STAGE.
+// Written in session 12, without a GPU: off, not yet run on a GPU.
+inline constexpr Variant kTopkHist{"SAS_CUDA_TOPK_HIST", false, "hist"};
 // Sparse encode's compaction (JumpReLU, ReLU) with each row split over blocks of 8192 features, in two
 // launches (count, then write at the row's count before each chunk; kernels/cuda/encode.cu), instead of
 // one block per row: on an H200 that one block cost ~0.8 ns per feature (0.8 ms of the 1.87 ms sparse
@@ -100,7 +107,7 @@ inline constexpr Variant kSteerCluster{"SAS_CUDA_STEER_CLUSTER", false, "cluster
 inline constexpr Variant kPdl{"SAS_CUDA_PDL", false, "pdl"};
 
 inline constexpr const Variant *kAll[] = {&kTcGemv,    &kTcWide,  &kGemvXt,      &kTcGemm,  &kSplitkOne,
-                                          &kTopkFast,  &kTopkStage, &kTopkReg,   &kSparseSplit, &kTopkAct,
+                                          &kTopkFast,  &kTopkStage, &kTopkReg,   &kTopkHist, &kSparseSplit, &kTopkAct,
                                           &kSteerOne,  &kSteerCluster, &kPdl};
 
 // "0" or "1" as set in the environment: -1 when unset or anything else.

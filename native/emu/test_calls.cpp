@@ -179,6 +179,16 @@ void run(void *stream, const char *sname) {
         });
     }
     {
+        // Histogram, threshold, filter, select, then the default's two kernels for the rows left to them.
+        const Variants on{&sas::variants::kTopkHist};
+        expect_calls(name("topk_rows n=3 m=12000 k=64, SAS_CUDA_TOPK_HIST"), stream, 6, 0, [&] {
+            return sas_topk_rows(C, stream, B, We.p, m, 3, m, 64, ov.as<float>(), oi.as<int64_t>());
+        });
+        expect_calls(name("topk_rows n=3 m=2304 k=64, SAS_CUDA_TOPK_HIST (one chunk: the default)"), stream, 1, 0, [&] {
+            return sas_topk_rows(C, stream, B, x.p, d, 3, d, 64, ov.as<float>(), oi.as<int64_t>());
+        });
+    }
+    {
         const Variants on{&sas::variants::kSparseSplit};
         expect_calls(name("encode_sparse n=8, SAS_CUDA_SPARSE_SPLIT"), stream, -1, 0, [&] {
             return sas_encode_sparse(C, stream, B, x.p, d, 8, d, B, We.p, be.p, th.p, m, SAS_ACT_JUMPRELU, 0, 256,

@@ -23,7 +23,9 @@ std::vector<int64_t> ref_order(const Arr &x, int64_t off, int64_t m, bool by_abs
     return idx;
 }
 
-enum Fill { kGauss, kTies, kSparse, kZeros, kNear };
+// kBurst: Gaussian, with 300 entries in [8, 9) every 100000 (one digit of SAS_CUDA_TOPK_HIST's histogram,
+// crowded into single chunks); kMixed: rows of 20000 at ldx = 20007, even rows Gaussian, odd rows zeros.
+enum Fill { kGauss, kTies, kSparse, kZeros, kNear, kBurst, kMixed };
 
 Arr make_rows(sas_dtype dt, int64_t count, Fill fill, Rng &r) {
     Arr a(dt, count);
@@ -35,6 +37,8 @@ Arr make_rows(sas_dtype dt, int64_t count, Fill fill, Rng &r) {
         case kSparse: v = r.below(50) == 0 ? 1.0 + r.uniform() : 0.0; break;  // far fewer than k non-zeros
         // 2^14 adjacent f32 values above 1 (ties in bf16/f16): keys that differ only in their lowest 14 bits
         case kNear: v = 1.0 + std::ldexp(double(r.below(1 << 14)), -23); break;
+        case kBurst: v = i % 100000 >= 5000 && i % 100000 < 5300 ? 8.0 + 0.99 * r.uniform() : r.normal(); break;
+        case kMixed: v = (i / 20007) % 2 ? 0.0 : r.normal(); break;
         default: v = (i % 2) ? -0.0 : 0.0; break;                                // all zeros, mixed signs
         }
         if (fill == kTies && v == 0.0 && (i & 1)) v = -0.0;
@@ -174,6 +178,18 @@ int main() {
             // A merge level before phase 2: 129 chunks x 1024 candidates, in groups of 8192 (17 x 1024 left).
             run_rows(SAS_F32, 1, (int64_t(1) << 20) + 3, 1024, kSparse, 900);
             run_rows(SAS_BF16, 2, (int64_t(1) << 20) + 3, 700, kGauss, 901);
+        }
+        {
+            // SAS_CUDA_TOPK_HIST, and its way back to the default kernels for the rows it does not finish:
+            // too many keys in the k-th key's digit (zeros, ties, near-equal keys: all_cases), a chunk
+            // holding more kept keys than its slots (kBurst: 300 in one chunk of 8192, 64 slots), and rows
+            // of both kinds in one call (kMixed).
+            const Variants on{&sas::variants::kTopkHist};
+            all_cases(100);
+            run_rows(SAS_F32, 2, (int64_t(1) << 20) + 3, 64, kBurst, 910);
+            run_rows(SAS_BF16, 6, 20000, 64, kMixed, 911);
+            run_rows(SAS_F32, 3, 100003, 1024, kGauss, 912);
+            run_rows(SAS_F16, 2, 50000, 1, kBurst, 913);
         }
         const Variants on{&sas::variants::kTopkStage};
         all_cases(100);

@@ -12,10 +12,11 @@ libtorch tensors. So this script does what the binding does, on torch's own tens
     (torch.cuda._sleep) and then writes x; the call on that stream must see the written x (a kernel that
     ran on another stream would run during the sleep and read the old x);
   - the CUDA kernel variants (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_WIDE, SAS_CUDA_GEMV_XT,
-    SAS_CUDA_TC_GEMM, SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG,
+    SAS_CUDA_TC_GEMM, SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_FAST, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG, SAS_CUDA_TOPK_HIST,
     SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE, SAS_CUDA_STEER_CLUSTER, SAS_CUDA_PDL) pass the same
-    checks all off, all on, and all on but SAS_CUDA_TC_WIDE and SAS_CUDA_STEER_CLUSTER (which take over
-    from the tensor-core encoder's default layout and from SAS_CUDA_STEER_ONE where both apply);
+    checks all off, all on, and all on but SAS_CUDA_TC_WIDE, SAS_CUDA_STEER_CLUSTER and SAS_CUDA_TOPK_HIST
+    (which take over from the tensor-core encoder's default layout, SAS_CUDA_STEER_ONE and
+    SAS_CUDA_TOPK_REG where both apply);
   - errors come back as statuses with messages (k = 0, a NULL pointer), and the process lives on;
   - a loop of fused steps does not grow device memory.
 
@@ -37,7 +38,7 @@ JUMPRELU, RELU, TOPK = 0, 1, 2
 DTYPES = {torch.float32: SAS_F32, torch.bfloat16: SAS_BF16, torch.float16: SAS_F16}
 UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}
 VARIANTS = ("SAS_CUDA_TC_GEMV", "SAS_CUDA_TC_WIDE", "SAS_CUDA_GEMV_XT", "SAS_CUDA_TC_GEMM", "SAS_CUDA_SPLITK_ONE",
-            "SAS_CUDA_TOPK_FAST", "SAS_CUDA_TOPK_STAGE", "SAS_CUDA_TOPK_REG", "SAS_CUDA_SPARSE_SPLIT",
+            "SAS_CUDA_TOPK_FAST", "SAS_CUDA_TOPK_STAGE", "SAS_CUDA_TOPK_REG", "SAS_CUDA_TOPK_HIST", "SAS_CUDA_SPARSE_SPLIT",
             "SAS_CUDA_TOPK_ACT", "SAS_CUDA_STEER_ONE", "SAS_CUDA_STEER_CLUSTER", "SAS_CUDA_PDL")
 
 passed = failed = 0
@@ -122,10 +123,12 @@ def variants(dev):
     if dev.type == "cuda":
         out.append(("variants off", {k: "0" for k in VARIANTS}))
         out.append(("variants on", {k: "1" for k in VARIANTS}))
-        # ... and all on but the two that take over from another variant where both apply (TC_WIDE from
-        # TC_GEMV's default layout, STEER_CLUSTER from STEER_ONE), so those are checked with the rest on too.
-        but = ("SAS_CUDA_TC_WIDE", "SAS_CUDA_STEER_CLUSTER")
-        out.append(("variants on but TC_WIDE, STEER_CLUSTER", {k: "0" if k in but else "1" for k in VARIANTS}))
+        # ... and all on but the three that take over from another variant where both apply (TC_WIDE from
+        # TC_GEMV's default layout, STEER_CLUSTER from STEER_ONE, TOPK_HIST from TOPK_REG), so those are
+        # checked with the rest on too.
+        but = ("SAS_CUDA_TC_WIDE", "SAS_CUDA_STEER_CLUSTER", "SAS_CUDA_TOPK_HIST")
+        out.append(("variants on but TC_WIDE, STEER_CLUSTER, TOPK_HIST",
+                    {k: "0" if k in but else "1" for k in VARIANTS}))
     return out
 
 
