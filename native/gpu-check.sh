@@ -186,6 +186,11 @@ if [[ -x "$BENCH" ]]; then
         --clock-control none --section SpeedOfLight --section WarpStateStats --section SourceCounters \
         -k regex:topk --launch-count 2 \
         "$BENCH" --device cuda --m 1048576 --n 64 --s 64 --kernels topk --reps 1 --min-ms 0
+      # ... and SAS_CUDA_TOPK_HIST's six kernels of one call (histogram, threshold, filter, select, and the
+      # default's two, whose blocks return at once for the rows done): each one's time and DRAM throughput.
+      run ncu-topk-hist 30 "$TORCH_RESERVE" "$OUT/ncu-topk-hist.txt" env "${WINNERS[@]}" SAS_CUDA_TOPK_HIST=1 ncu \
+        --clock-control none --section SpeedOfLight -k regex:topk --launch-count 6 \
+        "$BENCH" --device cuda --m 1048576 --n 64 --s 64 --kernels topk --reps 1 --min-ms 0
       # ... and the decode step on thread-block clusters (SAS_CUDA_STEER_CLUSTER) beside the default's, where
       # each one's time goes (n = 1, s = 64; the cluster kernel's stalls at its barrier and DSMEM reads).
       run ncu-steer-cluster 30 "$TORCH_RESERVE" "$OUT/ncu-steer-cluster.txt" env "${WINNERS[@]}" \
