@@ -64,22 +64,18 @@ __device__ void write_sorted(unsigned long long *cand, int k, const T *row, Inde
     }
 }
 
-// Rows that SAS_CUDA_TOPK_HIST has finished (its per-row state: done[2 r + 1] != 0), which the two
-// phases below then skip; nullptr: none.
+// Rows that SAS_CUDA_TOPK_HIST has finished (its per-row state: done[2 r + 1] != 0), which phase 2
+// and the loop form of phase 1 below then skip; nullptr: none.
 __device__ __forceinline__ bool row_done(const uint32_t *done, int64_t r) { return done && done[2 * r + 1] != 0u; }
 
 // Phase 1. Chunk c of row r is [c * m / chunks, (c + 1) * m / chunks). With chunks == 1 the block
 // writes the row's final result; otherwise the chunk's k (key, index) candidates in index order.
+// keys: the block's dynamic shared memory (a chunk's keys). Every thread of the block calls it.
 template <class T, bool ByAbs, bool Fast, bool Stage>
-__global__ void __launch_bounds__(kTopkThreads)
-    topk_chunk_kernel(const T *__restrict__ x, int64_t ldx, int64_t m, int k, int chunks, uint32_t *__restrict__ ck,
-                      uint32_t *__restrict__ ci, float *__restrict__ out_values, int64_t *__restrict__ out_indices,
-                      const uint32_t *__restrict__ done) {
-    extern __shared__ uint32_t keys[];
-    __shared__ TopkSmem sm;
-    const int c = blockIdx.x;
-    const int64_t r = blockIdx.y;
-    if (row_done(done, r)) return;  // uniform over the block
+__device__ __forceinline__ void chunk_select(const T *__restrict__ x, int64_t ldx, int64_t m, int k, int chunks, int c,
+                                             int64_t r, uint32_t *__restrict__ ck, uint32_t *__restrict__ ci,
+                                             float *__restrict__ out_values, int64_t *__restrict__ out_indices,
+                                             uint32_t *keys, TopkSmem &sm) {
     const int64_t c0 = int64_t(c) * m / chunks, len = int64_t(c + 1) * m / chunks - c0;
     const T *seg = x + r * ldx + c0;
     if constexpr (Stage) {
@@ -98,6 +94,35 @@ __global__ void __launch_bounds__(kTopkThreads)
         const unsigned long long cd = sm.cand[i];
         ck[base + i] = cand_key(cd);
         ci[base + i] = uint32_t(c0 + cand_index(cd));
+    }
+}
+
+// Phase 1, block (c, r) for chunk c of row r.
+template <class T, bool ByAbs, bool Fast, bool Stage>
+__global__ void __launch_bounds__(kTopkThreads)
+    topk_chunk_kernel(const T *__restrict__ x, int64_t ldx, int64_t m, int k, int chunks, uint32_t *__restrict__ ck,
+                      uint32_t *__restrict__ ci, float *__restrict__ out_values, int64_t *__restrict__ out_indices) {
+    extern __shared__ uint32_t keys[];
+    __shared__ TopkSmem sm;
+    chunk_select<T, ByAbs, Fast, Stage>(x, ldx, m, k, chunks, int(blockIdx.x), blockIdx.y, ck, ci, out_values,
+                                        out_indices, keys, sm);
+}
+
+// Phase 1 for SAS_CUDA_TOPK_HIST's rows left to the default kernels: a few blocks per SM looping over the
+// (chunk, row) items and skipping the rows done, instead of a block per item that would mostly start and
+// return at once (up to 65536 of them at 512 rows of 1M).
+template <class T, bool ByAbs>
+__global__ void __launch_bounds__(kTopkThreads)
+    topk_chunk_loop_kernel(const T *__restrict__ x, int64_t ldx, int64_t m, int k, int chunks, int64_t rows,
+                           uint32_t *__restrict__ ck, uint32_t *__restrict__ ci, const uint32_t *__restrict__ done) {
+    extern __shared__ uint32_t keys[];
+    __shared__ TopkSmem sm;
+    for (int64_t item = blockIdx.x; item < rows * chunks; item += gridDim.x) {
+        const int64_t r = item / chunks;
+        if (row_done(done, r)) continue;  // uniform over the block
+        chunk_select<T, ByAbs, false, false>(x, ldx, m, k, chunks, int(item % chunks), r, ck, ci, nullptr, nullptr,
+                                             keys, sm);
+        __syncthreads();  // insurance: block_topk_select's own barriers already order keys and sm for the next item
     }
 }
 
@@ -271,7 +296,8 @@ sas_status launch_topk_reg(cudaStream_t st, const T *x, int64_t ldx, int64_t n, 
     return SAS_OK;
 }
 
-// Phases 1 and 2 for `rows` (<= 65535) rows of `chunks` > 1 chunks, skipping the rows `done` marks.
+// Phases 1 and 2 for `rows` (<= 65535) rows of `chunks` > 1 chunks; with `done` (SAS_CUDA_TOPK_HIST's
+// state), only the rows it marks as not done, phase 1 in its loop form.
 template <class T, bool ByAbs, bool Fast, bool Stage>
 sas_status launch_chunked(cudaStream_t st, const T *xr, int64_t ldx, int64_t rows, int64_t m, int k, int chunks,
                           float *out_values, int64_t *out_indices, int slot, const uint32_t *done) {
@@ -280,9 +306,16 @@ sas_status launch_chunked(cudaStream_t st, const T *xr, int64_t ldx, int64_t row
     Scratch ws(st, slot);
     SAS_TRY(ws.alloc(size_t(rows * total) * 2 * sizeof(uint32_t), "sas_topk"));
     uint32_t *ck = ws.as<uint32_t>(), *ci = ck + rows * total;
-    topk_chunk_kernel<T, ByAbs, Fast, Stage><<<dim3(unsigned(chunks), unsigned(rows)), kTopkThreads, smem, st>>>(
-        xr, ldx, m, k, chunks, ck, ci, nullptr, nullptr, done);
-    SAS_TRY(check_launch(ByAbs ? "topk_chunk_kernel<abs>" : "topk_chunk_kernel"));
+    if (done) {
+        const int64_t blocks = std::min<int64_t>(rows * chunks, 2 * int64_t(sm_count()));  // 1024 threads: 2 per SM
+        topk_chunk_loop_kernel<T, ByAbs><<<unsigned(blocks), kTopkThreads, smem, st>>>(xr, ldx, m, k, chunks, rows,
+                                                                                      ck, ci, done);
+        SAS_TRY(check_launch("topk_chunk_loop_kernel"));
+    } else {
+        topk_chunk_kernel<T, ByAbs, Fast, Stage><<<dim3(unsigned(chunks), unsigned(rows)), kTopkThreads, smem, st>>>(
+            xr, ldx, m, k, chunks, ck, ci, nullptr, nullptr);
+        SAS_TRY(check_launch(ByAbs ? "topk_chunk_kernel<abs>" : "topk_chunk_kernel"));
+    }
     const size_t merge_smem = total <= kChunkMax ? size_t(total) * sizeof(uint32_t) : 0;
     topk_merge_kernel<T, Fast, Stage><<<unsigned(rows), kTopkThreads, merge_smem, st>>>(xr, ldx, total, k, ck, ci,
                                                                            out_values, out_indices, done);
@@ -300,7 +333,7 @@ sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int6
         const T *xr = x + r0 * ldx;
         if (chunks == 1) {
             topk_chunk_kernel<T, ByAbs, Fast, Stage><<<dim3(1, unsigned(rows)), kTopkThreads, smem, st>>>(
-                xr, ldx, m, k, 1, nullptr, nullptr, out_values + r0 * k, out_indices + r0 * k, nullptr);
+                xr, ldx, m, k, 1, nullptr, nullptr, out_values + r0 * k, out_indices + r0 * k);
             SAS_TRY(check_launch(what));
             continue;
         }
@@ -331,7 +364,8 @@ sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int6
 //  S. one block per row gathers its chunks' keys in chunk order, so in index order, into shared memory
 //     (C of them), selects the k largest with block_topk_select (ties by position, i.e. by index) and
 //     sorts them: the same selection as the default's, the same result as the CPU twin's;
-//  then the default's two kernels for the rows sent there (their blocks return at once for the others).
+//  then the default's two kernels for the rows sent there (phase 1 as a loop over (chunk, row) items in a
+//  few blocks per SM, skipping the rows done; phase 2's blocks return at once for those).
 // Two reads of x instead of one, each at about the memory's pace by estimate; a row sent to the default
 // kernels (many keys sharing the k-th key's digit: a row with fewer than k non-zeros, or near-equal keys;
 // or more than Q of them in one chunk: a sorted row) pays for both.
