@@ -6,6 +6,26 @@
 
 #include <ucontext.h>
 
+// Under AddressSanitizer (-DSAS_SANITIZE=ON) the fibers tell it which stack runs (else it would take a
+// fiber's frames for a corrupt stack), and the bytes of a block's shared memory that the launch did not
+// ask for are unaddressable, so a kernel that indexes past its shared arrays stops there, as
+// compute-sanitizer's memcheck would stop it on a GPU. Device memory is the process heap here, so reads
+// past a cudaMalloc'd buffer are caught by the sanitizer's own redzones.
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMU_ASAN 1
+#endif
+#endif
+#if defined(EMU_ASAN)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#else
+#define ASAN_POISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#endif
+
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -64,8 +84,14 @@ namespace {
 
 constexpr int kSms = 4;                      // the emulated device's "SMs": small grids, still several blocks
 constexpr int kThreadsPerSm = 2048;          // as sm_80..sm_90
-constexpr size_t kSharedBytes = 48 * 1024;   // static and dynamic shared memory per block, each
+// Shared memory per block, static and dynamic together: a GPU refuses more unless the kernel opts in with
+// cudaFuncAttributeMaxDynamicSharedMemorySize, which ours do not.
+constexpr size_t kSharedBytes = 48 * 1024;
+#if defined(EMU_ASAN)
+constexpr size_t kStack = 256 * 1024;        // the sanitizer's redzones around every local array
+#else
 constexpr size_t kStack = 64 * 1024;         // per thread; kernels keep a few hundred bytes of locals
+#endif
 constexpr unsigned char kPoison = 0xff;      // fresh shared memory: NaN floats, all-ones integers
 
 struct Fiber {
@@ -75,6 +101,7 @@ struct Fiber {
     ucontext_t ctx;
 #endif
     std::unique_ptr<char[]> stack;
+    void *asan_fake_stack = nullptr;  // AddressSanitizer's state of this fiber's stack while it is switched out
     ThreadPos pos;
     bool done = false;
     bool waited = false;  // has executed griddepcontrol.wait
@@ -152,18 +179,42 @@ bool ordered_schedule() {
 Fiber &running_fiber() { return g_cur->fibers[size_t(g_cur_thread)]; }
 
 // From the running fiber to the scheduler, and back.
-void to_scheduler(Fiber &f) {
+// Under AddressSanitizer each switch is announced (start) and confirmed on the other side (finish); the
+// scheduler's stack is learnt from the first switch into a fiber. A fiber that has finished switches out
+// for good (no state kept), so its stack can start the next thread.
+#if defined(EMU_ASAN)
+const void *g_sched_stack = nullptr;
+size_t g_sched_stack_size = 0;
+void asan_entered_fiber(Fiber &f) { __sanitizer_finish_switch_fiber(f.asan_fake_stack, &g_sched_stack, &g_sched_stack_size); }
+#else
+void asan_entered_fiber(Fiber &) {}
+#endif
+
+void to_scheduler(Fiber &f, bool finished = false) {
+#if defined(EMU_ASAN)
+    __sanitizer_start_switch_fiber(finished ? nullptr : &f.asan_fake_stack, g_sched_stack, g_sched_stack_size);
+#else
+    (void)finished;
+#endif
 #if defined(__x86_64__)
     emu_switch(&f.sp, g_sched_sp);
 #else
     swapcontext(&f.ctx, &g_sched);
 #endif
+    asan_entered_fiber(f);
 }
 void to_fiber(Fiber &f) {
+#if defined(EMU_ASAN)
+    void *sched_fake_stack = nullptr;
+    __sanitizer_start_switch_fiber(&sched_fake_stack, f.stack.get(), kStack);
+#endif
 #if defined(__x86_64__)
     emu_switch(&g_sched_sp, f.sp);
 #else
     swapcontext(&g_sched, &f.ctx);
+#endif
+#if defined(EMU_ASAN)
+    __sanitizer_finish_switch_fiber(sched_fake_stack, nullptr, nullptr);
 #endif
 }
 
@@ -200,6 +251,7 @@ void complete_warp(Warp &w) {
 }
 
 void fiber_main() {
+    asan_entered_fiber(running_fiber());  // its first entry: nothing to restore
     (*g_launch.body)();
     Block &B = *g_cur;
     Fiber &f = running_fiber();
@@ -213,7 +265,7 @@ void fiber_main() {
     // An exited thread no longer holds back a barrier that the others are waiting at.
     if (B.arrived > 0 && B.arrived == B.alive) complete_block_barrier(B);
     if (w.arrived > 0 && w.arrived == w.alive) complete_warp(w);
-    to_scheduler(f);
+    to_scheduler(f, /*finished=*/true);
     die("a finished fiber was resumed");
 }
 
@@ -298,6 +350,15 @@ void cluster_wait(unsigned gen) {
     wait_for(&g_launch.cluster_gen[size_t(g_cur->slot) / g_launch.cluster], gen);
 }
 
+// Block B's static shared memory up to `end` made fresh: addressable (under AddressSanitizer, which fences
+// the rest off) and poisoned.
+void fresh_static(Block &B, size_t end) {
+    if (end <= B.poisoned) return;
+    ASAN_UNPOISON_MEMORY_REGION(B.smem_static + B.poisoned, end - B.poisoned);
+    std::memset(B.smem_static + B.poisoned, kPoison, end - B.poisoned);
+    B.poisoned = end;
+}
+
 void *map_shared_rank(const void *p, unsigned rank) {
     if (g_cur_thread < 0 || g_launch.cluster < 2) die("map_shared_rank outside a cluster launch");
     if (rank >= g_launch.cluster) die("map_shared_rank: rank outside the cluster");
@@ -307,10 +368,7 @@ void *map_shared_rank(const void *p, unsigned rank) {
     // Variables that block has yet to reach hold garbage there too: poison them now (and not again when it
     // reaches them, which would erase what this block may write there), so that reading a partner's
     // shared memory before it was written reads NaN / all-ones, as in a block's own.
-    if (R.poisoned < g_launch.static_used) {
-        std::memset(R.smem_static + R.poisoned, kPoison, g_launch.static_used - R.poisoned);
-        R.poisoned = g_launch.static_used;
-    }
+    fresh_static(R, g_launch.static_used);
     const unsigned char *q = static_cast<const unsigned char *>(p);
     if (q >= B.smem_static && q < B.smem_static + kSharedBytes) return R.smem_static + (q - B.smem_static);
     if (q >= B.smem_dynamic && q < B.smem_dynamic + kSharedBytes) return R.smem_dynamic + (q - B.smem_dynamic);
@@ -327,15 +385,14 @@ void *shared_variable(const void *tag, size_t bytes, size_t align) {
         if (e.first == tag) offset = e.second;
     if (offset == SIZE_MAX) {
         offset = (g_launch.static_used + align - 1) / align * align;
-        if (offset + bytes > kSharedBytes) die("static __shared__ variables over 48 KB");
+        if (offset + bytes + g_launch.dyn_bytes > kSharedBytes)
+            die("static __shared__ variables and the launch's dynamic shared memory over 48 KB together (a "
+                "GPU refuses the launch unless the kernel opts in with cudaFuncAttributeMaxDynamicSharedMemorySize)");
         g_launch.static_layout.push_back({tag, offset});
         g_launch.static_used = offset + bytes;
     }
     Block &B = *g_cur;
-    if (offset + bytes > B.poisoned) {  // first use in this block: fresh (poisoned) memory, as on a GPU
-        std::memset(B.smem_static + B.poisoned, kPoison, offset + bytes - B.poisoned);
-        B.poisoned = offset + bytes;
-    }
+    fresh_static(B, offset + bytes);  // first use in this block: fresh (poisoned) memory, as on a GPU
     return B.smem_static + offset;
 }
 
@@ -396,6 +453,9 @@ void start_block(Block &B, uint64_t blk, const Cfg &cfg) {
     B.lag = ordered_schedule() ? -1 : int(next_random() % (B.warps.size() > 1 ? B.warps.size() : 32));
     B.active = true;
     B.poisoned = 0;  // static variables are poisoned at their first use (shared_variable)
+    ASAN_POISON_MEMORY_REGION(B.smem_static, kSharedBytes);
+    ASAN_POISON_MEMORY_REGION(B.smem_dynamic, kSharedBytes);
+    ASAN_UNPOISON_MEMORY_REGION(B.smem_dynamic, g_launch.dyn_bytes);
     std::memset(B.smem_dynamic, kPoison, g_launch.dyn_bytes);
     for (size_t i = 0; i < nthreads; ++i) {
         Fiber &f = B.fibers[i];
