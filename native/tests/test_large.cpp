@@ -4,9 +4,9 @@
 // (or outside the buffer) without any other test noticing, since they all run small shapes.
 //
 // The big buffers are zeros but for the entries a case writes: on the CPU, and on the emulation (whose
-// device memory is host memory), anonymous mappings that take physical memory only where written; on a
-// GPU, real allocations, zeroed (up to 17 GB each; a case whose allocation fails is reported as not run,
-// not counted). Two parts:
+// device memory is host memory), anonymous mappings that take physical memory only where written (a
+// mapping refused, say under `ulimit -v`, fails the case); on a GPU, real allocations, zeroed (up to 17 GB
+// each; a case whose allocation fails is reported as not run, not counted). Two parts:
 //  A. the SAE itself that large (d = 4608, m = 2^20, bf16): sas_pack_support, sas_encode_subset and
 //     sas_inject at features 0, 3, m/2 + 1, m - 2 and m - 1 against double-precision references, and the
 //     dense encoder over all m (CPU and GPU; on the emulation 4.8e9 multiply-adds would take hours);
@@ -15,6 +15,7 @@
 //     on CUDA with every kernel variant off and with each one on.
 #include <sys/mman.h>
 
+#include <cerrno>
 #include <cinttypes>
 #include <cstring>
 #include <functional>
@@ -36,7 +37,8 @@ struct Big {
     size_t bytes;
     bool mapped = false;
     Big(sas_device d, size_t n) : dev(d), bytes(n) {
-        if (d == SAS_DEVICE_CPU || emulated()) {
+        const bool map = d == SAS_DEVICE_CPU || emulated();
+        if (map) {
             void *q = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
             if (q != MAP_FAILED) p = q, mapped = true;
         } else if (sas::internal::dev_alloc(d, &p, n) == SAS_OK) {
@@ -48,9 +50,11 @@ struct Big {
         } else {
             p = nullptr;
         }
-        if (!p) {
+        if (!p && map) {  // address space only: a 64-bit process has it unless limited (ulimit -v)
+            check(false, "no %.1f GB anonymous mapping (%s)", double(n) / 1e9, std::strerror(errno));
+        } else if (!p) {  // a GPU with less memory
             std::printf("not run: %s on %s: no %.1f GB buffer (%s)\n", g_ctx.c_str(), devn(d), double(n) / 1e9,
-                        mapped ? "mmap failed" : sas_last_error());
+                        sas_last_error());
             ++g_not_run;
         }
     }
