@@ -90,7 +90,7 @@ if [[ -x "$BENCH" ]]; then
   # SAS_CUDA_TC_GEMM, SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG, SAS_CUDA_TOPK_HIST,
   # SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE, SAS_CUDA_STEER_CLUSTER, SAS_CUDA_PDL, the
   # last also beside each of the other two) off and on, same process and
-  # data (sas_bench --ab; SAS_CUDA_TOPK_FAST, slower in all 60 shapes in session 9, only in the tests now);
+  # data (sas_bench --ab);
   # ctest and torch_contract.py above already checked both sides of each on small
   # shapes, and --ab compares each variant's output with the variants-off output at these big ones
   # (a "DIFFER" line and exit status 3 when they disagree).

@@ -30,10 +30,10 @@ template <bool ByAbs, class T> __device__ __forceinline__ uint32_t key_dev(T v) 
     return ByAbs ? abs_key_dev(f) : order_key_dev(f);
 }
 
-// Staged (variant SAS_CUDA_TOPK_STAGE, or with SAS_CUDA_TOPK_FAST): keys[j] = key_of(j) for j < len into
-// shared memory with kStageLoads loads per thread issued together. A plain loop issued one load per thread and waited for it before the next (sm_90 SASS): at
-// 8192 keys and 1024 threads, 8 dependent round trips to memory; this takes two (ptxas schedules the
-// first store after the second load).
+// Staged (variant SAS_CUDA_TOPK_STAGE): keys[j] = key_of(j) for j < len into shared memory with kStageLoads
+// loads per thread issued together. A plain loop issued one load per thread and waited for it before the
+// next (sm_90 SASS): at 8192 keys and 1024 threads, 8 dependent round trips to memory; this takes two
+// (ptxas schedules the first store after the second load).
 constexpr int kStageLoads = 8;
 template <class KeyOf> __device__ __forceinline__ void stage_keys(int64_t len, KeyOf key_of, uint32_t *keys) {
     for (int64_t j0 = threadIdx.x; j0 < len; j0 += int64_t(kStageLoads) * blockDim.x) {
@@ -71,7 +71,7 @@ __device__ __forceinline__ bool row_done(const uint32_t *done, int64_t r) { retu
 // Phase 1. Chunk c of row r is [c * m / chunks, (c + 1) * m / chunks). With chunks == 1 the block
 // writes the row's final result; otherwise the chunk's k (key, index) candidates in index order.
 // keys: the block's dynamic shared memory (a chunk's keys). Every thread of the block calls it.
-template <class T, bool ByAbs, bool Fast, bool Stage>
+template <class T, bool ByAbs, bool Stage>
 __device__ __forceinline__ void chunk_select(const T *__restrict__ x, int64_t ldx, int64_t m, int k, int chunks, int c,
                                              int64_t r, uint32_t *__restrict__ ck, uint32_t *__restrict__ ci,
                                              float *__restrict__ out_values, int64_t *__restrict__ out_indices,
@@ -84,7 +84,7 @@ __device__ __forceinline__ void chunk_select(const T *__restrict__ x, int64_t ld
         for (int64_t j = threadIdx.x; j < len; j += blockDim.x) keys[j] = key_dev<ByAbs>(seg[j]);
     }
     __syncthreads();
-    block_topk_select<Fast>([&](int64_t j) { return keys[j]; }, len, k, sm);
+    block_topk_select([&](int64_t j) { return keys[j]; }, len, k, sm);
     if (chunks == 1) {
         write_sorted(sm.cand, k, seg, [](int64_t p) { return p; }, out_values + r * k, out_indices + r * k);
         return;
@@ -98,14 +98,14 @@ __device__ __forceinline__ void chunk_select(const T *__restrict__ x, int64_t ld
 }
 
 // Phase 1, block (c, r) for chunk c of row r.
-template <class T, bool ByAbs, bool Fast, bool Stage>
+template <class T, bool ByAbs, bool Stage>
 __global__ void __launch_bounds__(kTopkThreads)
     topk_chunk_kernel(const T *__restrict__ x, int64_t ldx, int64_t m, int k, int chunks, uint32_t *__restrict__ ck,
                       uint32_t *__restrict__ ci, float *__restrict__ out_values, int64_t *__restrict__ out_indices) {
     extern __shared__ uint32_t keys[];
     __shared__ TopkSmem sm;
-    chunk_select<T, ByAbs, Fast, Stage>(x, ldx, m, k, chunks, int(blockIdx.x), blockIdx.y, ck, ci, out_values,
-                                        out_indices, keys, sm);
+    chunk_select<T, ByAbs, Stage>(x, ldx, m, k, chunks, int(blockIdx.x), blockIdx.y, ck, ci, out_values,
+                                  out_indices, keys, sm);
 }
 
 // Phase 1 for SAS_CUDA_TOPK_HIST's rows left to the default kernels: a few blocks per SM looping over the
@@ -120,14 +120,14 @@ __global__ void __launch_bounds__(kTopkThreads)
     for (int64_t item = blockIdx.x; item < rows * chunks; item += gridDim.x) {
         const int64_t r = item / chunks;
         if (row_done(done, r)) continue;  // uniform over the block
-        chunk_select<T, ByAbs, false, false>(x, ldx, m, k, chunks, int(item % chunks), r, ck, ci, nullptr, nullptr,
-                                             keys, sm);
+        chunk_select<T, ByAbs, false>(x, ldx, m, k, chunks, int(item % chunks), r, ck, ci, nullptr, nullptr, keys,
+                                      sm);
         __syncthreads();  // insurance: block_topk_select's own barriers already order keys and sm for the next item
     }
 }
 
 // Phase 2: the k largest of a row's chunks * k candidates, sorted.
-template <class T, bool Fast, bool Stage>
+template <class T, bool Stage>
 __global__ void __launch_bounds__(kTopkThreads)
     topk_merge_kernel(const T *__restrict__ x, int64_t ldx, int64_t total, int k, const uint32_t *__restrict__ ck,
                       const uint32_t *__restrict__ ci, float *__restrict__ out_values,
@@ -144,9 +144,9 @@ __global__ void __launch_bounds__(kTopkThreads)
             for (int64_t p = threadIdx.x; p < total; p += blockDim.x) skeys[p] = keys[p];
         }
         __syncthreads();
-        block_topk_select<Fast>([&](int64_t p) { return skeys[p]; }, total, k, sm);
+        block_topk_select([&](int64_t p) { return skeys[p]; }, total, k, sm);
     } else {
-        block_topk_select<Fast>([keys](int64_t p) { return keys[p]; }, total, k, sm);
+        block_topk_select([keys](int64_t p) { return keys[p]; }, total, k, sm);
     }
     write_sorted(sm.cand, k, x + r * ldx, [idx](int64_t p) { return int64_t(idx[p]); }, out_values + r * k,
                  out_indices + r * k);
@@ -298,7 +298,7 @@ sas_status launch_topk_reg(cudaStream_t st, const T *x, int64_t ldx, int64_t n, 
 
 // Phases 1 and 2 for `rows` (<= 65535) rows of `chunks` > 1 chunks; with `done` (SAS_CUDA_TOPK_HIST's
 // state), only the rows it marks as not done, phase 1 in its loop form.
-template <class T, bool ByAbs, bool Fast, bool Stage>
+template <class T, bool ByAbs, bool Stage>
 sas_status launch_chunked(cudaStream_t st, const T *xr, int64_t ldx, int64_t rows, int64_t m, int k, int chunks,
                           float *out_values, int64_t *out_indices, int slot, const uint32_t *done) {
     const size_t smem = size_t((m + chunks - 1) / chunks) * sizeof(uint32_t);
@@ -312,17 +312,17 @@ sas_status launch_chunked(cudaStream_t st, const T *xr, int64_t ldx, int64_t row
                                                                                       ck, ci, done);
         SAS_TRY(check_launch("topk_chunk_loop_kernel"));
     } else {
-        topk_chunk_kernel<T, ByAbs, Fast, Stage><<<dim3(unsigned(chunks), unsigned(rows)), kTopkThreads, smem, st>>>(
+        topk_chunk_kernel<T, ByAbs, Stage><<<dim3(unsigned(chunks), unsigned(rows)), kTopkThreads, smem, st>>>(
             xr, ldx, m, k, chunks, ck, ci, nullptr, nullptr);
         SAS_TRY(check_launch(ByAbs ? "topk_chunk_kernel<abs>" : "topk_chunk_kernel"));
     }
     const size_t merge_smem = total <= kChunkMax ? size_t(total) * sizeof(uint32_t) : 0;
-    topk_merge_kernel<T, Fast, Stage><<<unsigned(rows), kTopkThreads, merge_smem, st>>>(xr, ldx, total, k, ck, ci,
-                                                                           out_values, out_indices, done);
+    topk_merge_kernel<T, Stage><<<unsigned(rows), kTopkThreads, merge_smem, st>>>(xr, ldx, total, k, ck, ci,
+                                                                     out_values, out_indices, done);
     return check_launch("topk_merge_kernel");
 }
 
-template <class T, bool ByAbs, bool Fast, bool Stage>
+template <class T, bool ByAbs, bool Stage>
 sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int64_t m, int k, float *out_values,
                        int64_t *out_indices, int slot) {
     const int chunks = chunks_for(n, m, k);
@@ -332,13 +332,13 @@ sas_status launch_topk(cudaStream_t st, const T *x, int64_t ldx, int64_t n, int6
         const int64_t rows = std::min<int64_t>(n - r0, 65535);
         const T *xr = x + r0 * ldx;
         if (chunks == 1) {
-            topk_chunk_kernel<T, ByAbs, Fast, Stage><<<dim3(1, unsigned(rows)), kTopkThreads, smem, st>>>(
+            topk_chunk_kernel<T, ByAbs, Stage><<<dim3(1, unsigned(rows)), kTopkThreads, smem, st>>>(
                 xr, ldx, m, k, 1, nullptr, nullptr, out_values + r0 * k, out_indices + r0 * k);
             SAS_TRY(check_launch(what));
             continue;
         }
-        SAS_TRY((launch_chunked<T, ByAbs, Fast, Stage>(st, xr, ldx, rows, m, k, chunks, out_values + r0 * k,
-                                                       out_indices + r0 * k, slot, nullptr)));
+        SAS_TRY((launch_chunked<T, ByAbs, Stage>(st, xr, ldx, rows, m, k, chunks, out_values + r0 * k,
+                                                 out_indices + r0 * k, slot, nullptr)));
     }
     return SAS_OK;
 }
@@ -555,7 +555,7 @@ sas_status launch_topk_hist(cudaStream_t st, const T *x, int64_t ldx, int64_t n,
                             int64_t *out_indices, int slot) {
     const int chunks = chunks_for(n, m, k);
     if (chunks == 1 || chunks > kHistMaxChunks)
-        return launch_topk<T, ByAbs, false, false>(st, x, ldx, n, m, k, out_values, out_indices, slot);
+        return launch_topk<T, ByAbs, false>(st, x, ldx, n, m, k, out_values, out_indices, slot);
     // Slots per chunk: twice a chunk's share of the most a row may keep (at least 32, at most the chunk).
     const int Q = int(std::min<int64_t>(std::max<int64_t>(32, 2 * kHistCap / chunks), kChunkMax));
     const char *what = "sas_topk";
@@ -591,7 +591,7 @@ sas_status launch_topk_hist(cudaStream_t st, const T *x, int64_t ldx, int64_t n,
         topk_hist_select_kernel<T><<<unsigned(rows), kTopkThreads, size_t(2 * kHistCap) * sizeof(uint32_t), st>>>(
             xr, ldx, chunks, Q, k, state, cnt, sk, si, ov, oi);
         SAS_TRY(check_launch("topk_hist_select_kernel"));
-        SAS_TRY((launch_chunked<T, ByAbs, false, false>(st, xr, ldx, rows, m, k, chunks, ov, oi, slot, state)));
+        SAS_TRY((launch_chunked<T, ByAbs, false>(st, xr, ldx, rows, m, k, chunks, ov, oi, slot, state)));
     }
     return SAS_OK;
 }
@@ -605,24 +605,20 @@ sas_status topk_rows(void *stream, sas_dtype dt, const void *x, int64_t ldx, int
         using T = typename decltype(tag)::T;
         const T *xp = static_cast<const T *>(x);
         cudaStream_t st = as_stream(stream);
-        // Variant SAS_CUDA_TOPK_FAST: warp-aggregated histograms, a tiled ordered pass and staged loads;
-        // SAS_CUDA_TOPK_STAGE: the staged loads alone (so a GPU run can time that part apart);
-        // SAS_CUDA_TOPK_REG: keys in registers (register_select.cuh), taken before the other two;
-        // SAS_CUDA_TOPK_HIST: a threshold from a histogram (above), taken before all three. Same result.
+        // Variant SAS_CUDA_TOPK_STAGE: phase 1's loads 8 per thread in flight (stage_keys above);
+        // SAS_CUDA_TOPK_REG: keys in registers (register_select.cuh), taken before it;
+        // SAS_CUDA_TOPK_HIST: a threshold from a histogram (above), taken before both. Same result.
         if (variant_on(variants::kTopkHist))
             return by_abs ? launch_topk_hist<T, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
                           : launch_topk_hist<T, false>(st, xp, ldx, n, m, k, out_values, out_indices, slot);
         if (variant_on(variants::kTopkReg))
             return by_abs ? launch_topk_reg<T, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
                           : launch_topk_reg<T, false>(st, xp, ldx, n, m, k, out_values, out_indices, slot);
-        if (variant_on(variants::kTopkFast))
-            return by_abs ? launch_topk<T, true, true, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
-                          : launch_topk<T, false, true, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot);
         if (variant_on(variants::kTopkStage))
-            return by_abs ? launch_topk<T, true, false, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
-                          : launch_topk<T, false, false, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot);
-        return by_abs ? launch_topk<T, true, false, false>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
-                      : launch_topk<T, false, false, false>(st, xp, ldx, n, m, k, out_values, out_indices, slot);
+            return by_abs ? launch_topk<T, true, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
+                          : launch_topk<T, false, true>(st, xp, ldx, n, m, k, out_values, out_indices, slot);
+        return by_abs ? launch_topk<T, true, false>(st, xp, ldx, n, m, k, out_values, out_indices, slot)
+                      : launch_topk<T, false, false>(st, xp, ldx, n, m, k, out_values, out_indices, slot);
     });
 }
 

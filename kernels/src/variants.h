@@ -31,7 +31,8 @@ struct Variant {
 //    0.84x-1.36x at n = 8, 0.74x-1.21x at n = 2 (the FMA kernel streams W better at m = 1M). When
 //    unset, taken where n > 8 (both kernels then cost what n = 16 costs); "1" or "0" force it.
 //  - SPLITK_ONE: 0.88x-1.08x, slower where n = 8 and 16: off.
-//  - TOPK_FAST: faster in none of the 60 shapes (0.58x-1.00x): off.
+//  - TOPK_FAST (warp-aggregated histograms, a tiled ordered pass, staged loads): faster in none of the 60
+//    shapes (0.58x-1.00x): removed in session 14; its staged loads live on as TOPK_STAGE.
 //  - STEER_ONE: faster at s = 8 in both runs (1.0x-1.8x, the shapes where it needs no partial sums),
 //    slower from s = 64 (0.55x-0.96x): when unset, taken where s <= 8; "1" or "0" force it.
 //  - TC_WIDE, TOPK_STAGE: written after these runs, not yet timed: off.
@@ -56,9 +57,7 @@ inline constexpr Variant kGemvXt{"SAS_CUDA_GEMV_XT", false, "gemv_xt"};
 inline constexpr Variant kTcGemm{"SAS_CUDA_TC_GEMM", true, "tc_gemm"};
 // The n <= 16 encoders reduce their own split-K partials (last block to arrive): kernels/cuda/splitk.cuh.
 inline constexpr Variant kSplitkOne{"SAS_CUDA_SPLITK_ONE", false, "splitk_one"};
-// Warp-aggregated histograms and a tiled ordered pass in top-k: block_topk_select<Fast> (block_util.cuh).
-inline constexpr Variant kTopkFast{"SAS_CUDA_TOPK_FAST", false, "fast"};
-// TOPK_FAST's staged loads alone: a chunk's keys go to shared memory with 8 loads per thread in flight
+// The removed TOPK_FAST's staged loads alone: a chunk's keys go to shared memory with 8 loads per thread in flight
 // (stage_keys in topk.cu) instead of one load per thread and round trip, with the default histograms and
 // ordered pass. Written after session 9's GPU runs, to time apart the one part of TOPK_FAST that cuts
 // latency (at 8192 keys and 1024 threads the default waits for 8 dependent round trips to memory, by
@@ -75,7 +74,7 @@ inline constexpr Variant kTopkReg{"SAS_CUDA_TOPK_REG", false, "reg"};
 // read of x), the digit holding the k-th largest key, then only the keys at or above it kept in index
 // order (a second read) and selected in one block per row (kernels/cuda/topk.cu); rows where too many keys
 // share that digit go to the default kernels. Memory-bound by design, where the default and TOPK_REG
-// select every key in shared memory or registers. Taken before TOPK_REG, TOPK_FAST and TOPK_STAGE.
+// select every key in shared memory or registers. Taken before TOPK_REG and TOPK_STAGE.
 // Written in session 12, without a GPU: off, not yet run on a GPU.
 inline constexpr Variant kTopkHist{"SAS_CUDA_TOPK_HIST", false, "hist"};
 // Sparse encode's compaction (JumpReLU, ReLU) with each row split over blocks of 8192 features, in two
@@ -106,8 +105,8 @@ inline constexpr Variant kSteerCluster{"SAS_CUDA_STEER_CLUSTER", false, "cluster
 // m = 1M, d = 2304 needs 4.78). Written in session 12, without a GPU: off, not yet run on a GPU.
 inline constexpr Variant kPdl{"SAS_CUDA_PDL", false, "pdl"};
 
-inline constexpr const Variant *kAll[] = {&kTcGemv,    &kTcWide,  &kGemvXt,      &kTcGemm,  &kSplitkOne,
-                                          &kTopkFast,  &kTopkStage, &kTopkReg,   &kTopkHist, &kSparseSplit, &kTopkAct,
+inline constexpr const Variant *kAll[] = {&kTcGemv,   &kTcWide,   &kGemvXt,      &kTcGemm,  &kSplitkOne,
+                                          &kTopkStage, &kTopkReg,  &kTopkHist,    &kSparseSplit, &kTopkAct,
                                           &kSteerOne,  &kSteerCluster, &kPdl};
 
 // "0" or "1" as set in the environment: -1 when unset or anything else.

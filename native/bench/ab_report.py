@@ -40,7 +40,8 @@ def ratio(a, b):
 
 ENV = {"tc_gemv": "SAS_CUDA_TC_GEMV", "tc_wide": "SAS_CUDA_TC_WIDE", "gemv_xt": "SAS_CUDA_GEMV_XT",
        "tc_gemm": "SAS_CUDA_TC_GEMM",
-       "splitk_one": "SAS_CUDA_SPLITK_ONE", "fast": "SAS_CUDA_TOPK_FAST", "stage": "SAS_CUDA_TOPK_STAGE",
+       "splitk_one": "SAS_CUDA_SPLITK_ONE", "fast": "SAS_CUDA_TOPK_FAST",  # "fast": removed, in old runs
+       "stage": "SAS_CUDA_TOPK_STAGE",
        "reg": "SAS_CUDA_TOPK_REG", "hist": "SAS_CUDA_TOPK_HIST", "split": "SAS_CUDA_SPARSE_SPLIT", "topk_act": "SAS_CUDA_TOPK_ACT",
        "one": "SAS_CUDA_STEER_ONE", "cluster": "SAS_CUDA_STEER_CLUSTER", "pdl": "SAS_CUDA_PDL"}
 

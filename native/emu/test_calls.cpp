@@ -167,12 +167,6 @@ void run(void *stream, const char *sname) {
         });
     }
     {
-        const Variants on{&sas::variants::kTopkFast};
-        expect_calls(name("topk_rows n=3 m=12000 k=64, SAS_CUDA_TOPK_FAST"), stream, 2, 0, [&] {
-            return sas_topk_rows(C, stream, B, We.p, m, 3, m, 64, ov.as<float>(), oi.as<int64_t>());
-        });
-    }
-    {
         const Variants on{&sas::variants::kTopkStage};
         expect_calls(name("topk_rows n=3 m=12000 k=64, SAS_CUDA_TOPK_STAGE"), stream, 2, 0, [&] {
             return sas_topk_rows(C, stream, B, We.p, m, 3, m, 64, ov.as<float>(), oi.as<int64_t>());

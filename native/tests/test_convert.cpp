@@ -119,16 +119,16 @@ int main() {
         unsetenv(v->env);
         check(sas::variants::on(*v) == v->on_by_default, "%s unset -> default", v->env);
     }
-    setenv(sas::variants::kTopkFast.env, "keep", 1);
+    setenv(sas::variants::kTopkStage.env, "keep", 1);
     {
         const Variants on{&sas::variants::kSteerOne};
-        check(sas::variants::on(sas::variants::kSteerOne) && !sas::variants::on(sas::variants::kTopkFast) &&
+        check(sas::variants::on(sas::variants::kSteerOne) && !sas::variants::on(sas::variants::kTopkStage) &&
                   !sas::variants::on(sas::variants::kTcGemv),
               "Variants{kSteerOne}: that one on, the others off");
     }
-    const char *kept = std::getenv(sas::variants::kTopkFast.env);
+    const char *kept = std::getenv(sas::variants::kTopkStage.env);
     check(kept && std::strcmp(kept, "keep") == 0 && !std::getenv(sas::variants::kSteerOne.env),
           "Variants restores the environment");
-    unsetenv(sas::variants::kTopkFast.env);
+    unsetenv(sas::variants::kTopkStage.env);
     return summary("test_convert");
 }

@@ -164,14 +164,10 @@ void all_cases(uint64_t seed) {
 int main() {
     const Variants base;  // every CUDA kernel variant off
     all_cases(100);
-    // The CUDA top-k variants (SAS_CUDA_TOPK_FAST: warp-aggregated histograms, tiled ordered pass, staged
-    // loads; SAS_CUDA_TOPK_STAGE: the staged loads alone; SAS_CUDA_TOPK_REG: keys in registers), on a GPU
-    // only: every case again, CUDA against the stable reference and the CPU twin, which it must equal.
+    // The CUDA top-k variants (SAS_CUDA_TOPK_STAGE: staged loads; SAS_CUDA_TOPK_REG: keys in registers;
+    // SAS_CUDA_TOPK_HIST: a threshold from a histogram), on a GPU only: every case again, CUDA against the
+    // stable reference and the CPU twin, which it must equal.
     if (sas_cuda_available()) {
-        {
-            const Variants on{&sas::variants::kTopkFast};
-            all_cases(100);
-        }
         {
             const Variants on{&sas::variants::kTopkReg};
             all_cases(100);
