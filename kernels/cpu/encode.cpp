@@ -7,7 +7,7 @@
 #include "cpu_kernels.h"
 #include "parallel.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define SAS_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define SAS_CLONES

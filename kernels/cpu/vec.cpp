@@ -1,7 +1,9 @@
 // Small vector helpers of the CPU twins (compiled for AVX2+FMA and baseline x86-64, picked at load time).
 #include "cpu_kernels.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Not under ThreadSanitizer: the loader runs target_clones' resolvers before the sanitizer's runtime is up,
+// and its instrumentation of them crashes the process; the baseline code is taken there.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define SAS_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define SAS_CLONES

@@ -470,8 +470,11 @@ __global__ void __launch_bounds__(kTopkThreads)
     const int c = blockIdx.x;
     const int64_t r = blockIdx.y;
     // Whether the row goes on here, read once for the block: another block of the row may clear it while
-    // this one starts (a chunk with more than Q kept keys), and the block must take one branch.
-    if (threadIdx.x == 0) s_go = state[2 * r + 1];
+    // this one starts (a chunk with more than Q kept keys), and the block must take one branch. Both the
+    // read and that clear are atomic: they race by design (either value is right: a cleared row's kept
+    // keys go unused), and a plain load and store racing is a data race in CUDA's memory model (the
+    // emulation under ThreadSanitizer reported it).
+    if (threadIdx.x == 0) s_go = atomicAdd(&state[2 * r + 1], 0u);
     __syncthreads();
     if (s_go == 0u) return;  // the row goes to the default kernels
     const uint32_t b = state[2 * r];
@@ -487,7 +490,7 @@ __global__ void __launch_bounds__(kTopkThreads)
     rank_flags<kHistV, kTopkThreads>(keep, counts);
     const uint32_t kept = counts[kHistV * W];
     if (kept > uint32_t(Q)) {  // uniform
-        if (threadIdx.x == 0) state[2 * r + 1] = 0u;  // to the default kernels
+        if (threadIdx.x == 0) atomicExch(&state[2 * r + 1], 0u);  // to the default kernels
         return;
     }
     const int64_t base = (r * chunks + c) * int64_t(Q);

@@ -26,6 +26,22 @@
 #define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
 #endif
 
+// Under ThreadSanitizer (-DSAS_SANITIZE=thread; this file is built uninstrumented, EMU_TSAN set by CMake,
+// while the kernels, the CPU twins and the tests are instrumented) each emulated warp runs as a fiber of
+// the sanitizer's, and the emulation tells it which accesses are ordered: a barrier is a release by each
+// thread that arrives and an acquire by each that leaves, for __syncthreads, the grid-wide sync and the
+// cluster barrier alike; a launch's start orders the host's writes before every thread, its end every
+// thread before the host. Nothing else is: switching fibers carries no order, so two warps of a block (or
+// two blocks) that touch the same shared or global memory between two barriers, one of them writing, are
+// a data race, which the sanitizer reports with both lines and the test fails, whether or not the
+// interleaving this run happened to take gave a wrong value: compute-sanitizer's racecheck, for every
+// test and every variant, on every CI run (native/emu/README.md, "ThreadSanitizer").
+#if defined(EMU_TSAN)
+#include <sanitizer/tsan_interface.h>
+extern "C" void __tsan_read2(void *addr);  // the instrumentation's own entry: a 2-byte read here
+#endif
+
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -102,6 +118,7 @@ struct Fiber {
 #endif
     std::unique_ptr<char[]> stack;
     void *asan_fake_stack = nullptr;  // AddressSanitizer's state of this fiber's stack while it is switched out
+    void *tsan = nullptr;             // ThreadSanitizer's fiber running this thread: its warp's
     ThreadPos pos;
     bool done = false;
     bool waited = false;  // has executed griddepcontrol.wait
@@ -114,6 +131,7 @@ struct Warp {
     int alive = 0, arrived = 0;
     unsigned gen = 0;
     uint64_t slots[2][32] = {};
+    void *tsan = nullptr;  // ThreadSanitizer's fiber for the warp's threads (from tsan_fiber())
 };
 
 // A resident block: its threads (fibers with their own stacks), barrier state and shared memory.
@@ -129,6 +147,10 @@ struct Block {
     int lag = -1;          // the lagging warp (or lane, in a one-warp block)
     bool active = false;
     size_t poisoned = 0;   // smem_static[0, poisoned) has been poisoned since the block started
+    // ThreadSanitizer's sync objects: the barrier's generations (by parity); the block's start (the
+    // scheduler's setup before its threads); the slot's retired threads before the next block's (they
+    // reuse its shared memory and stacks, as a block reuses an SM's on a GPU).
+    char bar_sync[2] = {}, start_sync = 0, retire_sync = 0;
     dim3 idx;
     alignas(128) unsigned char smem_static[kSharedBytes];
     alignas(128) unsigned char smem_dynamic[kSharedBytes];
@@ -148,6 +170,10 @@ struct Launch {
     std::vector<std::pair<const void *, size_t>> static_layout;  // __shared__ variable -> offset
     size_t static_used = 0;
     size_t dyn_bytes = 0;
+    // ThreadSanitizer's sync objects: the grid-wide sync's generations, each cluster barrier's, the
+    // launch's end (every thread before the host).
+    char grid_sync[2] = {}, end_sync = 0;
+    std::vector<std::array<char, 2>> cluster_sync;
 };
 
 Launch g_launch;
@@ -178,6 +204,44 @@ bool ordered_schedule() {
 
 Fiber &running_fiber() { return g_cur->fibers[size_t(g_cur_thread)]; }
 
+// Happens-before for ThreadSanitizer (no-ops otherwise): release the running thread's accesses so far into
+// sync object o; acquire those released into o.
+#if defined(EMU_TSAN)
+void hb_release(const void *o) { __tsan_release(const_cast<void *>(o)); }
+void hb_acquire(const void *o) { __tsan_acquire(const_cast<void *>(o)); }
+void *g_sched_tsan = nullptr;  // the host thread's own fiber, which runs the scheduler
+// One fiber per warp, not per thread: the sanitizer's vector clocks grow with its fibers, and each
+// acquire walks one (with a fiber per thread, test_calls had not finished after 10 minutes; 3 per warp).
+// The lanes of a warp are then one thread to it (races between them are left to the emulation's shuffled
+// lane order and the tests' values); between warps, and between blocks, it sees every race. Fibers are
+// costly to create (~0.5 ms) and limited in number (8128), so a finished block's go back to a pool and run
+// the next block's warps. A fiber's accesses are ordered among themselves, so a warp is ordered after the
+// one whose fiber it took (of a block that ran before it): fewer races between blocks are seen than could
+// happen, none that cannot.
+std::vector<void *> g_tsan_pool;
+void *tsan_fiber() {
+    if (g_tsan_pool.empty()) return __tsan_create_fiber(0);
+    void *f = g_tsan_pool.back();
+    g_tsan_pool.pop_back();
+    return f;
+}
+#else
+void hb_release(const void *) {}
+void hb_acquire(const void *) {}
+#endif
+
+// Fills shared memory with kPoison. Under ThreadSanitizer not through memset, which it intercepts and
+// would count as a write by the running thread (the scheduler, or the first thread to reach a variable)
+// racing with every other thread's access.
+void fill_poison(unsigned char *p, size_t n) {
+#if defined(EMU_TSAN)
+    volatile unsigned char *v = p;
+    for (size_t i = 0; i < n; ++i) v[i] = kPoison;
+#else
+    std::memset(p, kPoison, n);
+#endif
+}
+
 // From the running fiber to the scheduler, and back.
 // Under AddressSanitizer each switch is announced (start) and confirmed on the other side (finish); the
 // scheduler's stack is learnt from the first switch into a fiber. A fiber that has finished switches out
@@ -191,6 +255,9 @@ void asan_entered_fiber(Fiber &) {}
 #endif
 
 void to_scheduler(Fiber &f, bool finished = false) {
+#if defined(EMU_TSAN)
+    __tsan_switch_to_fiber(g_sched_tsan, __tsan_switch_to_fiber_no_sync);
+#endif
 #if defined(EMU_ASAN)
     __sanitizer_start_switch_fiber(finished ? nullptr : &f.asan_fake_stack, g_sched_stack, g_sched_stack_size);
 #else
@@ -204,6 +271,9 @@ void to_scheduler(Fiber &f, bool finished = false) {
     asan_entered_fiber(f);
 }
 void to_fiber(Fiber &f) {
+#if defined(EMU_TSAN)
+    __tsan_switch_to_fiber(f.tsan, __tsan_switch_to_fiber_no_sync);
+#endif
 #if defined(EMU_ASAN)
     void *sched_fake_stack = nullptr;
     __sanitizer_start_switch_fiber(&sched_fake_stack, f.stack.get(), kStack);
@@ -252,9 +322,17 @@ void complete_warp(Warp &w) {
 
 void fiber_main() {
     asan_entered_fiber(running_fiber());  // its first entry: nothing to restore
+    hb_acquire(&g_cur->start_sync);
+    hb_acquire(&g_cur->retire_sync);
     (*g_launch.body)();
     Block &B = *g_cur;
     Fiber &f = running_fiber();
+    // Its accesses before every later barrier of the block (an exited thread does not hold them back),
+    // before the next block in its slot, and before the host.
+    hb_release(&B.bar_sync[0]);
+    hb_release(&B.bar_sync[1]);
+    hb_release(&B.retire_sync);
+    hb_release(&g_launch.end_sync);
     if (g_launch.pdl && !f.waited)
         die("a thread of a launch with programmatic stream serialization exited without griddepcontrol.wait "
             "(the kernel could complete before the one it overlaps)");
@@ -296,7 +374,7 @@ uint64_t *warp_exchange(uint64_t v) {
     if (g_cur_thread < 0) die("a warp-wide intrinsic outside a kernel");
     Warp &w = g_cur->warps[size_t(g_pos.warp)];
     const unsigned gen = w.gen;
-    w.slots[gen & 1][g_pos.lane] = v;
+    w.slots[gen & 1][g_pos.lane] = v;  // (one fiber of ThreadSanitizer's for the warp: nothing to order)
     if (++w.arrived == w.alive)
         complete_warp(w);
     else
@@ -309,10 +387,12 @@ int block_barrier(int pred) {
     Block &B = *g_cur;
     const unsigned gen = B.gen;
     B.acc[gen & 1] += pred;
+    hb_release(&B.bar_sync[gen & 1]);
     if (++B.arrived == B.alive)
         complete_block_barrier(B);
     else
         wait_for(&B.gen, gen);
+    hb_acquire(&B.bar_sync[gen & 1]);
     return B.result[gen & 1];
 }
 
@@ -320,8 +400,10 @@ void grid_barrier() {
     if (g_cur_thread < 0 || !g_launch.cooperative) die("a grid-wide sync outside a cooperative launch");
     const unsigned gen = g_launch.grid_gen;
     ++g_cur->grid_arrived;
+    hb_release(&g_launch.grid_sync[gen & 1]);
     // Released by the scheduler once every thread of every block waits here.
     wait_for(&g_launch.grid_gen, gen);
+    hb_acquire(&g_launch.grid_sync[gen & 1]);
 }
 
 void griddep_wait() {
@@ -341,13 +423,17 @@ unsigned cluster_size() { return g_launch.cluster; }
 unsigned cluster_arrive() {
     if (g_cur_thread < 0 || g_launch.cluster < 2) die("a cluster barrier outside a cluster launch");
     ++g_cur->cluster_arrived;
-    return g_launch.cluster_gen[size_t(g_cur->slot) / g_launch.cluster];
+    const size_t g = size_t(g_cur->slot) / g_launch.cluster;
+    hb_release(&g_launch.cluster_sync[g][g_launch.cluster_gen[g] & 1]);
+    return g_launch.cluster_gen[g];
 }
 
 void cluster_wait(unsigned gen) {
     if (g_cur_thread < 0 || g_launch.cluster < 2) die("a cluster barrier outside a cluster launch");
     // Released by the scheduler once every thread of the cluster has arrived (at once if it already was).
-    wait_for(&g_launch.cluster_gen[size_t(g_cur->slot) / g_launch.cluster], gen);
+    const size_t g = size_t(g_cur->slot) / g_launch.cluster;
+    wait_for(&g_launch.cluster_gen[g], gen);
+    hb_acquire(&g_launch.cluster_sync[g][gen & 1]);
 }
 
 // Block B's static shared memory up to `end` made fresh: addressable (under AddressSanitizer, which fences
@@ -355,7 +441,7 @@ void cluster_wait(unsigned gen) {
 void fresh_static(Block &B, size_t end) {
     if (end <= B.poisoned) return;
     ASAN_UNPOISON_MEMORY_REGION(B.smem_static + B.poisoned, end - B.poisoned);
-    std::memset(B.smem_static + B.poisoned, kPoison, end - B.poisoned);
+    fill_poison(B.smem_static + B.poisoned, end - B.poisoned);
     B.poisoned = end;
 }
 
@@ -456,7 +542,7 @@ void start_block(Block &B, uint64_t blk, const Cfg &cfg) {
     ASAN_POISON_MEMORY_REGION(B.smem_static, kSharedBytes);
     ASAN_POISON_MEMORY_REGION(B.smem_dynamic, kSharedBytes);
     ASAN_UNPOISON_MEMORY_REGION(B.smem_dynamic, g_launch.dyn_bytes);
-    std::memset(B.smem_dynamic, kPoison, g_launch.dyn_bytes);
+    fill_poison(B.smem_dynamic, g_launch.dyn_bytes);
     for (size_t i = 0; i < nthreads; ++i) {
         Fiber &f = B.fibers[i];
         f.done = false;
@@ -465,7 +551,13 @@ void start_block(Block &B, uint64_t blk, const Cfg &cfg) {
         f.pos.lane = int(i % 32);
         f.pos.warp = int(i / 32);
         start_fiber(f);
+#if defined(EMU_TSAN)
+        Warp &w = B.warps[size_t(f.pos.warp)];
+        if (!w.tsan) w.tsan = tsan_fiber();
+        f.tsan = w.tsan;
+#endif
     }
+    hb_release(&B.start_sync);  // the setup above (and the launch's arguments) before the block's threads
 }
 
 bool lags(const Block &B, int t) { return B.warps.size() > 1 ? t / 32 == B.lag : t == B.lag; }
@@ -523,6 +615,9 @@ void run_launch(const Cfg &cfg, const std::vector<uint64_t> &pending, size_t nsl
             if (B.active && B.alive == 0) {  // finished
                 B.active = false;
                 ++finished;
+#if defined(EMU_TSAN)
+                for (Warp &w : B.warps) g_tsan_pool.push_back(std::exchange(w.tsan, nullptr));
+#endif
             }
         }
         for (size_t g = 0; g < ngroups; ++g) {  // a free group of slots takes the next block (cluster) of the launch
@@ -634,7 +729,12 @@ void run(const Cfg &cfg, const std::function<void()> &body, uint64_t resident) {
         g_launch.slots.back()->slot = int(g_launch.slots.size() - 1);
     }
     g_launch.cluster_gen.assign(nslots / g_launch.cluster, 0u);
+    g_launch.cluster_sync.assign(nslots / g_launch.cluster, std::array<char, 2>{});
+#if defined(EMU_TSAN)
+    g_sched_tsan = __tsan_get_current_fiber();
+#endif
     run_launch(cfg, shuffled(nblocks / g_launch.cluster), nslots);
+    hb_acquire(&g_launch.end_sync);  // every thread's accesses before the host's next
     g_launch.cooperative = false;
     g_launch.pdl = false;
     g_launch.cluster = 1;
@@ -712,6 +812,9 @@ void ldmatrix_x4(uint32_t (&r)[4], const void *row, bool trans) {
     for (int i = 0; i < 4; ++i) {
         auto elem = [&](int rr, int cc) {
             const uint16_t *p = reinterpret_cast<const uint16_t *>(addr[8 * i + rr]);
+#if defined(EMU_TSAN)
+            __tsan_read2(const_cast<uint16_t *>(p + cc));  // this file is not instrumented: tell it of the read
+#endif
             return uint32_t(p[cc]);
         };
         uint32_t lo, hi;

@@ -203,26 +203,30 @@ inline int __clz(int v) { return v == 0 ? 32 : __builtin_clz(unsigned(v)); }
 inline void __threadfence() {}
 template <class V> inline V __ldg(const V *p) { return *p; }
 template <class V> inline V __ldcg(const V *p) { return *p; }
-inline unsigned atomicAdd(unsigned *p, unsigned v) {  // one host thread: a read-modify-write is atomic
-    const unsigned old = *p;
-    *p = old + v;
+// Atomics: one host thread runs every emulated thread, so a plain read-modify-write is atomic. Under
+// ThreadSanitizer (-DSAS_SANITIZE=thread), which sees each emulated thread as its own, they are real
+// atomics with acquire-release order, so that the pattern "write partial results, then count in; the last
+// block to count in reads them all" is ordered for it by the counter (__threadfence, which it cannot
+// model, is then neither needed nor checked here).
+namespace emu {
+template <class F> inline unsigned atomic_rmw(unsigned *p, F f) {
+#if defined(__SANITIZE_THREAD__)
+    unsigned old = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+    while (!__atomic_compare_exchange_n(p, &old, f(old), false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    }
     return old;
-}
-inline unsigned atomicMin(unsigned *p, unsigned v) {
+#else
     const unsigned old = *p;
-    *p = v < old ? v : old;
+    *p = f(old);
     return old;
+#endif
 }
-inline unsigned atomicMax(unsigned *p, unsigned v) {
-    const unsigned old = *p;
-    *p = v > old ? v : old;
-    return old;
-}
-inline unsigned atomicXor(unsigned *p, unsigned v) {
-    const unsigned old = *p;
-    *p = old ^ v;
-    return old;
-}
+}  // namespace emu
+inline unsigned atomicAdd(unsigned *p, unsigned v) { return ::emu::atomic_rmw(p, [v](unsigned o) { return o + v; }); }
+inline unsigned atomicMin(unsigned *p, unsigned v) { return ::emu::atomic_rmw(p, [v](unsigned o) { return v < o ? v : o; }); }
+inline unsigned atomicMax(unsigned *p, unsigned v) { return ::emu::atomic_rmw(p, [v](unsigned o) { return v > o ? v : o; }); }
+inline unsigned atomicXor(unsigned *p, unsigned v) { return ::emu::atomic_rmw(p, [v](unsigned o) { return o ^ v; }); }
+inline unsigned atomicExch(unsigned *p, unsigned v) { return ::emu::atomic_rmw(p, [v](unsigned) { return v; }); }
 inline size_t __cvta_generic_to_shared(const void *p) { return reinterpret_cast<size_t>(p); }
 
 // ---- the runtime API subset the library calls ------------------------------------------------------------
