@@ -88,9 +88,9 @@ if [[ -x "$BENCH" ]]; then
   fi
   # 3. Each CUDA kernel variant (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_WIDE, SAS_CUDA_GEMV_XT,
   # SAS_CUDA_TC_GEMM, SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG, SAS_CUDA_TOPK_HIST,
-  # SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE, SAS_CUDA_STEER_CLUSTER, SAS_CUDA_PDL, the
-  # last also beside each of the other two) off and on, same process and
-  # data (sas_bench --ab);
+  # SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE, SAS_CUDA_STEER_CLUSTER, SAS_CUDA_PDL,
+  # SAS_CUDA_STEER_PREFETCH, the last two also beside each other fused-step variant) off and on, same
+  # process and data (sas_bench --ab; the fused step also cold, behind a copy that evicts L2);
   # ctest and torch_contract.py above already checked both sides of each on small
   # shapes, and --ab compares each variant's output with the variants-off output at these big ones
   # (a "DIFFER" line and exit status 3 when they disagree).

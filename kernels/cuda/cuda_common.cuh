@@ -79,6 +79,18 @@ __device__ __forceinline__ void pdl_begin() {
 #endif
 }
 
+// Asks L2 for the 128-byte line holding p (prefetch.L2, generic address): a hint that no register waits
+// for, so a kernel can request operands it reads only after a barrier or a round trip while it waits for
+// its first loads. p must point into an allocation (the emulation reads the byte there, so
+// AddressSanitizer checks every address a kernel prefetches).
+__device__ __forceinline__ void prefetch_l2(const void *p) {
+#if defined(SAS_CUDA_EMU)
+    ::emu::prefetch_l2(p);
+#elif defined(__CUDA_ARCH__)
+    asm volatile("prefetch.L2 [%0];" ::"l"(p));
+#endif
+}
+
 inline unsigned grid_cap(int64_t blocks) { return unsigned(blocks < 65535 * 16 ? blocks : 65535 * 16); }
 
 // Calls fn<T>() with the element type of dt.

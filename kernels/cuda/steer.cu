@@ -53,17 +53,38 @@ struct SteerArgs {
     float *coef;  // [n, s]
     bool vec_enc, vec_dec;
     bool pdl = false;  // launched with programmatic stream serialization (SAS_CUDA_PDL): pdl_begin() first
+    bool prefetch = false;  // SAS_CUDA_STEER_PREFETCH: later operands requested before the first round trip
 };
+
+// The per-feature scalars of c = relu(f + lambda v) - f with f = act(dot + b): b_enc, the JumpReLU
+// threshold (0 for ReLU) and v, loaded by the one thread that finishes the feature.
+struct FeatureScalars {
+    float b, thr, v;
+};
+template <class T> __device__ __forceinline__ FeatureScalars load_scalars(const SteerArgs &a, int64_t i) {
+    return {to_f32(static_cast<const T *>(a.benc_S)[i]), a.jump ? to_f32(static_cast<const T *>(a.thr_S)[i]) : 0.0f,
+            a.v_S[i]};
+}
+__device__ __forceinline__ float coef_of(const SteerArgs &a, float dot, const FeatureScalars &fs) {
+    const float pre = dot + fs.b;
+    const float f = a.jump ? (pre > fs.thr ? pre : 0.0f) : relu_dev(pre);
+    return relu_dev(f + a.lambda * fs.v) - f;
+}
 
 // Phase 1, one block per (row, feature i): c[r, i] = relu(f + lambda v_i) - f with
 // f = act(x[r] . Wenc_S[i] + b_i). The 256 threads split d (one or two 16-byte vectors each at d = 2304,
 // so one round trip to memory), sum in order, then a fixed shuffle tree and the 8 warp sums in order.
 // Coherent loads of x: the cooperative kernel writes x in its phase 2. Every thread calls it.
+// Thread 0 loads the feature's scalars after the reduction, or (SAS_CUDA_STEER_PREFETCH) before the dot
+// product, so that their round trip overlaps W_enc's instead of following it.
 template <class T> __device__ __forceinline__ void coef_one(const SteerArgs &a, int64_t r, int64_t i, float *wsum) {
     constexpr int V = vec_of<T>();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const T *xr = static_cast<const T *>(a.x) + r * a.ldx;
     const T *w = static_cast<const T *>(a.Wenc_S) + i * a.d;
+    const bool early = a.prefetch && threadIdx.x == 0;
+    FeatureScalars fs{0.0f, 0.0f, 0.0f};
+    if (early) fs = load_scalars<T>(a, i);
     float acc = 0.0f;
     if (a.vec_enc) {
         const int64_t nv = a.d / V;
@@ -86,9 +107,8 @@ template <class T> __device__ __forceinline__ void coef_one(const SteerArgs &a, 
         float dot = 0.0f;
 #pragma unroll
         for (int k = 0; k < kWarps; ++k) dot += wsum[k];
-        const float pre = dot + to_f32(static_cast<const T *>(a.benc_S)[i]);
-        const float f = a.jump ? (pre > to_f32(static_cast<const T *>(a.thr_S)[i]) ? pre : 0.0f) : relu_dev(pre);
-        a.coef[r * a.s + i] = relu_dev(f + a.lambda * a.v_S[i]) - f;
+        if (!early) fs = load_scalars<T>(a, i);
+        a.coef[r * a.s + i] = coef_of(a, dot, fs);
     }
     __syncthreads();  // wsum is reused by the block's next item
 }
@@ -151,6 +171,24 @@ template <class T> __device__ __forceinline__ void update_one(const SteerArgs &a
 
 __device__ __forceinline__ bool row_steered(const SteerArgs &a, int64_t r) { return !a.row_mask || a.row_mask[r]; }
 
+// ---- Variant SAS_CUDA_STEER_PREFETCH (kernels/src/variants.h): later operands requested early ---------
+// Asks L2 for `bytes` bytes at p, one prefetch per 128-byte line, spread over the block's threads.
+__device__ __forceinline__ void prefetch_span(const void *p, int64_t bytes) {
+    const char *c = static_cast<const char *>(p);
+    for (int64_t off = int64_t(threadIdx.x) * 128; off < bytes; off += int64_t(kThreads) * 128) prefetch_l2(c + off);
+}
+// The cooperative kernel: the W_dec lines of the block's phase-2 items (column group cb of every support
+// row: cols_of<T>() columns, 128 bytes), asked for before phase 1, so that they arrive while phase 1 and
+// the grid barrier run. The first 4 items (a decode step has one or two per block).
+template <class T> __device__ __forceinline__ void prefetch_update(const SteerArgs &a, int64_t cbs) {
+    const T *Wd = static_cast<const T *>(a.Wdec_S);
+    int k = 0;
+    for (int64_t item = blockIdx.x; item < a.n * cbs && k < 4; item += gridDim.x, ++k) {
+        const int64_t j0 = (item % cbs) * cols_of<T>();
+        for (int64_t t = threadIdx.x; t < a.s; t += kThreads) prefetch_l2(Wd + t * a.d + j0);
+    }
+}
+
 // Two-launch path, launch 1: block (feature, row group).
 template <class T> __global__ void __launch_bounds__(kThreads) steer_coef_kernel(SteerArgs a) {
     __shared__ float wsum[kWarps];
@@ -173,12 +211,13 @@ template <class T> __global__ void __launch_bounds__(kThreads) steer_update_kern
 template <class T> __global__ void __launch_bounds__(kThreads) steer_coop_kernel(SteerArgs a) {
     __shared__ float red[kGroups * cols_of<T>()];
     if (a.pdl) pdl_begin();
+    const int64_t cbs = (a.d + cols_of<T>() - 1) / cols_of<T>();
+    if (a.prefetch) prefetch_update<T>(a, cbs);
     for (int64_t item = blockIdx.x; item < a.n * a.s; item += gridDim.x) {
         const int64_t r = item / a.s;
         if (row_steered(a, r)) coef_one<T>(a, r, item % a.s, red);  // uniform over the block
     }
     cooperative_groups::this_grid().sync();
-    const int64_t cbs = (a.d + cols_of<T>() - 1) / cols_of<T>();
     for (int64_t item = blockIdx.x; item < a.n * cbs; item += gridDim.x) {
         const int64_t r = item / cbs;
         if (row_steered(a, r)) update_one<T>(a, r, item % cbs, red);  // uniform over the block
@@ -242,6 +281,11 @@ __device__ __forceinline__ void one_coefs(const SteerArgs &a, const T *xr, int64
     constexpr int V = vec_of<T>();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const T *W = static_cast<const T *>(a.Wenc_S) + c0 * a.d;
+    // Thread f < nf finishes feature c0 + f: its scalars loaded after the reduction, or
+    // (SAS_CUDA_STEER_PREFETCH) now, their round trip overlapping W_enc's.
+    const bool early = a.prefetch && int(threadIdx.x) < nf;
+    FeatureScalars fs{0.0f, 0.0f, 0.0f};
+    if (early) fs = load_scalars<T>(a, c0 + threadIdx.x);
     float acc[kOneChunk];
 #pragma unroll
     for (int f = 0; f < kOneChunk; ++f) acc[f] = 0.0f;
@@ -281,13 +325,11 @@ __device__ __forceinline__ void one_coefs(const SteerArgs &a, const T *xr, int64
     }
     __syncthreads();
     if (int(threadIdx.x) < nf) {
-        const int64_t i = c0 + threadIdx.x;
         float dot = 0.0f;
 #pragma unroll
         for (int k = 0; k < kWarps; ++k) dot += wsum[threadIdx.x][k];
-        const float pre = dot + to_f32(static_cast<const T *>(a.benc_S)[i]);
-        const float f = a.jump ? (pre > to_f32(static_cast<const T *>(a.thr_S)[i]) ? pre : 0.0f) : relu_dev(pre);
-        cs_chunk[threadIdx.x] = relu_dev(f + a.lambda * a.v_S[i]) - f;
+        if (!early) fs = load_scalars<T>(a, c0 + threadIdx.x);
+        cs_chunk[threadIdx.x] = coef_of(a, dot, fs);
     }
     __syncthreads();  // wsum is reused by the next chunk
 }
@@ -302,6 +344,14 @@ template <class T> __global__ void __launch_bounds__(kThreads, 2) steer_one_kern
     const int64_t i0 = int64_t(g) * o.F, i1 = i0 + o.F < a.s ? i0 + o.F : a.s;
     const int nfeat = int(i1 - i0);
     const int64_t nv = a.d / V;  // whole 16-byte vectors per row (the vector paths need d % V == 0)
+    if (a.prefetch) {
+        // SAS_CUDA_STEER_PREFETCH: the group's W_enc rows after the first chunk (each later chunk is
+        // another round trip) and its W_dec rows (read in phase B, after the coefficients), asked for now.
+        const int64_t row_bytes = a.d * int64_t(sizeof(T));
+        if (nfeat > kOneChunk)
+            prefetch_span(static_cast<const T *>(a.Wenc_S) + (i0 + kOneChunk) * a.d, (nfeat - kOneChunk) * row_bytes);
+        prefetch_span(static_cast<const T *>(a.Wdec_S) + i0 * a.d, nfeat * row_bytes);
+    }
     for (int64_t r = blockIdx.y; r < a.n; r += gridDim.y) {
         if (!row_steered(a, r)) continue;  // uniform over the block
         // A. the group's coefficients, kOneChunk features per round trip.
@@ -569,6 +619,9 @@ sas_status steer_fused(void *stream, sas_dtype dt, void *x, int64_t ldx, int64_t
                     d % V == 0 && aligned16(Wdec_S)};
         // Variant SAS_CUDA_PDL: every launch below with programmatic stream serialization.
         a.pdl = variants::on(variants::kPdl) && pdl_ready<T>();
+        // Variant SAS_CUDA_STEER_PREFETCH: the cooperative and one-launch kernels ask L2 for their later
+        // W_dec (and W_enc) lines first; coef_one and one_coefs load the per-feature scalars early on every path.
+        a.prefetch = variants::on(variants::kSteerPrefetch);
         const int64_t cbs = (d + cols_of<T>() - 1) / cols_of<T>();
         const int64_t work = std::max(n * s, n * cbs);
         // Variant SAS_CUDA_STEER_ONE: one plain launch for small steps (see steer_one_kernel). Unset, it is

@@ -39,6 +39,7 @@ struct Variant {
 //  - TOPK_REG, SPARSE_SPLIT, TOPK_ACT: written in session 10 (no GPU), not yet timed: off.
 //  - STEER_CLUSTER, GEMV_XT: written in session 11 (no GPU), not yet timed: off.
 //  - PDL, TOPK_HIST: written in session 12 (no GPU), not yet timed: off.
+//  - STEER_PREFETCH: written in session 15 (no GPU), not yet timed: off.
 // A variant with an auto rule decides per call when unset (taken() below, with the call's shape).
 
 // Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
@@ -105,9 +106,19 @@ inline constexpr Variant kSteerCluster{"SAS_CUDA_STEER_CLUSTER", false, "cluster
 // m = 1M, d = 2304 needs 4.78). Written in session 12, without a GPU: off, not yet run on a GPU.
 inline constexpr Variant kPdl{"SAS_CUDA_PDL", false, "pdl"};
 
+// The fused step with its later operands requested early, for a step whose operands are not in L2 (a
+// decode loop: the model's layers between two steps stream GBs of weights through the 50-60 MB L2).
+// Before its first round trip to memory each block of the cooperative and the one-launch kernels asks L2
+// for the W_dec lines it reads after the grid barrier (phase 2) or after its coefficients (phase B)
+// (prefetch.global.L2: a hint, no register waits on it), and loads the per-feature b_enc, threshold and
+// v with W_enc instead of after the dot product's reduction: cold, that is one round trip to HBM fewer
+// and one overlapped. Same operations, same bits. Judged on sas_bench's cold times (time_cold_ms), not
+// yet run on a GPU: off. Written in session 15, without a GPU.
+inline constexpr Variant kSteerPrefetch{"SAS_CUDA_STEER_PREFETCH", false, "prefetch"};
+
 inline constexpr const Variant *kAll[] = {&kTcGemv,   &kTcWide,   &kGemvXt,      &kTcGemm,  &kSplitkOne,
                                           &kTopkStage, &kTopkReg,  &kTopkHist,    &kSparseSplit, &kTopkAct,
-                                          &kSteerOne,  &kSteerCluster, &kPdl};
+                                          &kSteerOne,  &kSteerCluster, &kPdl,     &kSteerPrefetch};
 
 // "0" or "1" as set in the environment: -1 when unset or anything else.
 inline int forced(const Variant &v) {

@@ -12,8 +12,9 @@ dense baseline over each (targets: >= 10x at m = 16k, >= 500x at 1M).
 
 --winners: a variant wins when, over all the shapes it ran at alone, the geometric mean of default /
 opt-in is above 1.02 for single calls and for back-to-back calls (where measured; for SAS_CUDA_PDL,
-which only overlaps a launch with the kernel before it, back to back alone), no shape is more
-than 10% slower, and its output agreed with the default's at every shape (sas_bench --ab compares them). It only reads times: gpu-check.sh asks for winners only after ctest and
+which only overlaps a launch with the kernel before it, back to back alone; for SAS_CUDA_STEER_PREFETCH,
+which only helps a step whose operands are out of L2, the cold calls alone), no shape is more
+than 10% slower (single, back to back or cold), and its output agreed with the default's at every shape (sas_bench --ab compares them). It only reads times: gpu-check.sh asks for winners only after ctest and
 torch_contract.py passed with every variant on. Standard library only.
 """
 import csv
@@ -43,11 +44,20 @@ ENV = {"tc_gemv": "SAS_CUDA_TC_GEMV", "tc_wide": "SAS_CUDA_TC_WIDE", "gemv_xt": 
        "splitk_one": "SAS_CUDA_SPLITK_ONE", "fast": "SAS_CUDA_TOPK_FAST",  # "fast": removed, in old runs
        "stage": "SAS_CUDA_TOPK_STAGE",
        "reg": "SAS_CUDA_TOPK_REG", "hist": "SAS_CUDA_TOPK_HIST", "split": "SAS_CUDA_SPARSE_SPLIT", "topk_act": "SAS_CUDA_TOPK_ACT",
-       "one": "SAS_CUDA_STEER_ONE", "cluster": "SAS_CUDA_STEER_CLUSTER", "pdl": "SAS_CUDA_PDL"}
+       "one": "SAS_CUDA_STEER_ONE", "cluster": "SAS_CUDA_STEER_CLUSTER", "pdl": "SAS_CUDA_PDL",
+       "prefetch": "SAS_CUDA_STEER_PREFETCH"}
 
 # Variants judged on back-to-back calls alone: programmatic dependent launch overlaps a kernel's launch
 # with the kernel before it in the stream, which a single call from an idle stream does not have.
 B2B_ONLY = {"pdl"}
+# Variants judged on cold calls alone (sas_bench's time_cold_ms: the step's operands evicted from L2, as
+# between two steps of a decode loop): requesting operands early gains nothing where they are in L2.
+COLD_ONLY = {"prefetch"}
+
+
+def cold(r):
+    """The row's cold time in ms (0: not measured, or a CSV from before sas_bench had the column)."""
+    return float(r.get("cold_ms") or 0)
 
 
 def disagrees(r):
@@ -58,7 +68,7 @@ def disagrees(r):
 
 def winners(shapes):
     """The variables of the variants that win (see the module's doc), from {shape: {variant: row}}."""
-    per = {}  # label -> [(single ratio, b2b ratio or None)]
+    per = {}  # label -> [(single ratio, b2b ratio or None, cold ratio or None)]
     wrong = set()  # labels with an output that disagrees with the variants-off one (sas_bench's check)
     for rows in shapes.values():
         base = next((r for v, r in rows.items() if "+" not in v), None)
@@ -72,14 +82,20 @@ def winners(shapes):
                 wrong.add(parts[0].strip())
             a, b = float(base["time_ms"]), float(r["time_ms"])
             ab, bb = float(base["b2b_ms"] or 0), float(r["b2b_ms"] or 0)
+            ac, bc = cold(base), cold(r)
             if a > 0 and b > 0:
-                per.setdefault(parts[0].strip(), []).append((a / b, ab / bb if ab > 0 and bb > 0 else None))
+                per.setdefault(parts[0].strip(), []).append(
+                    (a / b, ab / bb if ab > 0 and bb > 0 else None, ac / bc if ac > 0 and bc > 0 else None))
     out = []
     for label, ratios in sorted(per.items()):
-        single = [s for s, _ in ratios]
-        b2b = [b for _, b in ratios if b is not None]
+        single = [s for s, _, _ in ratios]
+        b2b = [b for _, b, _ in ratios if b is not None]
+        colds = [c for _, _, c in ratios if c is not None]
         gmean = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))
-        if label in B2B_ONLY:
+        if label in COLD_ONLY:
+            ok = (bool(colds) and gmean(colds) > 1.02 and min(colds) >= 0.9 and min(single) >= 0.9
+                  and (not b2b or min(b2b) >= 0.9))
+        elif label in B2B_ONLY:
             ok = bool(b2b) and gmean(b2b) > 1.02 and min(b2b) >= 0.9 and min(single) >= 0.9
         else:
             ok = gmean(single) > 1.02 and min(single) >= 0.9 and (not b2b or (gmean(b2b) > 1.02 and min(b2b) >= 0.9))
@@ -124,7 +140,8 @@ def main():
             extra = {"encode_dense": " % copy default | % copy opt-in |",
                      "encode_sparse": " % copy default | % copy opt-in |",
                      "encode_topk": " % copy default | % copy opt-in |",
-                     "steer_fused": " dense / default | dense / opt-in | dense / default b2b | dense / opt-in b2b |",
+                     "steer_fused": " dense / default | dense / opt-in | dense / default b2b | dense / opt-in b2b |"
+                                    " default cold | opt-in cold | default / opt-in cold |",
                      "topk_rows": " torch / default | torch / opt-in |",
                      "topk_abs": " torch / default | torch / opt-in |"}[kernel]
             out.append("| dtype | d | m | n | s/k | default | opt-in | default / opt-in | default b2b | opt-in b2b | "
@@ -145,7 +162,9 @@ def main():
                     line += f" {float(a['pct_peak']):.0f}% | {float(b['pct_peak']):.0f}% |"
                 elif kernel == "steer_fused":
                     line += (f" {ratio(a['dense_ms'], a['time_ms'])} | {ratio(b['dense_ms'], b['time_ms'])} | "
-                             f"{ratio(a['dense_b2b_ms'], a['b2b_ms'])} | {ratio(b['dense_b2b_ms'], b['b2b_ms'])} |")
+                             f"{ratio(a['dense_b2b_ms'], a['b2b_ms'])} | {ratio(b['dense_b2b_ms'], b['b2b_ms'])} | "
+                             f"{us(cold(a)) if cold(a) else '-'} | {us(cold(b)) if cold(b) else '-'} | "
+                             f"{ratio(cold(a), cold(b))} |")
                 else:
                     t = torch.get((kernel, str(k[3]), str(k[4]), str(k[5])))
                     line += f" {ratio(t, a['time_ms']) if t else '-'} | {ratio(t, b['time_ms']) if t else '-'} |"

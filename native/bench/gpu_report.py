@@ -77,14 +77,27 @@ def main():
                "single calls from an idle stream (one launch latency included); b2b = back-to-back calls, as in a "
                "decode loop (packed operands stay in L2 between repeats). torch packed = the same sparse step as "
                "PyTorch ops on pre-gathered tensors; torch dense = the dense step in PyTorch (cuBLAS).\n")
-    out.append("| d | m | n | s | fused | fused b2b | dense | dense b2b | speed-up | speed-up b2b | torch packed | torch dense |")
-    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in sorted((r for r in ours if r["kernel"] == "steer_fused"), key=key):
+    fused = sorted((r for r in ours if r["kernel"] == "steer_fused"), key=key)
+    # Runs since session 15 also time the step cold (sas_bench's time_cold_ms: operands evicted from L2 by
+    # a copy before each call, as between two steps of a decode loop); its speed-up is over the dense
+    # step back to back, which streams W from memory either way.
+    with_cold = any(float(r.get("cold_ms") or 0) > 0 for r in fused)
+    if with_cold:
+        out.append("fused cold = the step right after a copy that evicts its operands from L2 (as the model's layers "
+                   "do between two steps of a decode loop); speed-up cold = dense b2b / fused cold.\n")
+    out.append("| d | m | n | s | fused | fused b2b | dense | dense b2b | speed-up | speed-up b2b |"
+               + (" fused cold | speed-up cold |" if with_cold else "") + " torch packed | torch dense |")
+    out.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if with_cold else "") + "---:|---:|")
+    for r in fused:
         tp, td = tms("steer_packed", r), tms("steer_dense", r)
         sp = float(r["dense_ms"]) / float(r["time_ms"])
         sb = float(r["dense_b2b_ms"]) / float(r["b2b_ms"])
+        cold = ""
+        if with_cold:
+            c = float(r.get("cold_ms") or 0)
+            cold = f" {us(c)} | {float(r['dense_b2b_ms']) / c:.0f}x |" if c > 0 else " - | - |"
         out.append(f"| {r['d']} | {r['m']} | {r['n']} | {r['s_or_k']} | {us(r['time_ms'])} | {us(r['b2b_ms'])} | "
-                   f"{us(r['dense_ms'])} | {us(r['dense_b2b_ms'])} | {sp:.0f}x | **{sb:.0f}x** | "
+                   f"{us(r['dense_ms'])} | {us(r['dense_b2b_ms'])} | {sp:.0f}x | **{sb:.0f}x** |{cold} "
                    f"{us(tp) if tp else '-'} | {us(td) if td else '-'} |")
 
     out.append("\n### The other kernels (d = 2304 rows of the grid)\n")

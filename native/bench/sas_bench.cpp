@@ -8,7 +8,11 @@
 //
 //   sas_bench [--device cpu|cuda] [--full] [--dtype f32|bf16|f16] [--d 2304,3584] [--m 16384,65536]
 //             [--n 1,8,64] [--s 8,64,256] [--kernels encode,sparse,topk,subset,inject,pack,fused]
-//             [--reps N] [--min-ms T] [--csv FILE] [--ab]
+//             [--reps N] [--min-ms T] [--csv FILE] [--ab] [--cold-mib N]
+//
+// On CUDA the fused step is also timed "cold" (time_cold_ms): behind a copy of --cold-mib MiB (default
+// 128, read and written: over twice the L2 of any GPU it targets) that evicts its operands from L2, as the
+// model's own layers do between two steps of a decode loop; 0 leaves it out.
 //
 // --kernels also takes topk_act (not in the default list): the encoder with the TopK activation, k = each
 // of --s, dense output (row "encode_topk").
@@ -51,6 +55,7 @@ struct Opts {
     double min_ms = 300;  // adaptive: repeat until this much time (at least 3, at most 50 runs)
     std::string csv;
     bool ab = false;  // --ab: each kernel with a CUDA variant, variants off and on
+    int64_t cold_mib = 128;  // CUDA: the L2-evicting copy before each cold call of the fused step (0: none)
 };
 
 // The CUDA kernel variants, the kernel each one changes, the row counts it takes and the largest s or k.
@@ -75,7 +80,8 @@ const OptIn kOptIns[] = {{&sas::variants::kTcGemv, "encode", 2, 16},
                          {&sas::variants::kTopkAct, "topk_act", 0, kAnyN},
                          {&sas::variants::kSteerOne, "fused", 0, kAnyN},
                          {&sas::variants::kSteerCluster, "fused", 0, 16, 64},  // bf16/f16 at these d
-                         {&sas::variants::kPdl, "fused", 0, kAnyN, kAnyN, true}};
+                         {&sas::variants::kPdl, "fused", 0, kAnyN, kAnyN, true},
+                         {&sas::variants::kSteerPrefetch, "fused", 0, kAnyN, kAnyN, true}};
 
 bool applies(const OptIn &oi, const char *kernel, int64_t n, int64_t s_or_k) {
     return std::strcmp(oi.kernel, kernel) == 0 && n >= oi.n_min && n <= oi.n_max && s_or_k <= oi.sk_max;
@@ -223,12 +229,40 @@ double time_b2b_ms(const Opts &o, double median_ms, const std::function<void()> 
     return ms / reps;
 }
 
+// CUDA only: the median per-call cost of fn with its operands evicted from L2, in a stream that is busy
+// when it is issued, as in a decode loop: the model's layers between two steps stream far more weights
+// than L2 holds (Gemma 2 2B: ~5 GB per token), so a steering step finds its packed support in HBM, and
+// its launch is issued while they run. Each rep queues `evict` (a copy over twice the L2), the start
+// event, fn, the stop event: fn's launch is hidden behind the copy, the events time fn on the GPU from
+// where the copy ends. time_b2b_ms, by contrast, keeps a small working set in L2 between repeats.
+double time_cold_ms(const Opts &o, const std::function<void()> &evict, const std::function<void()> &fn) {
+    if (o.dev != SAS_DEVICE_CUDA) return 0.0;
+    fn();
+    std::vector<double> t;
+    double total = 0;
+    const int max_reps = o.reps > 0 ? o.reps : 50;
+    for (int i = 0; i < max_reps; ++i) {
+        ok(sas::internal::dev_sync(o.dev), "sync");
+        evict();
+        double ms = 0;
+        ok(sas::internal::timer_start(o.dev), "timer");
+        fn();
+        ok(sas::internal::timer_stop(o.dev, &ms), "timer");
+        t.push_back(ms);
+        total += ms;
+        if (o.reps == 0 && i >= 2 && total >= o.min_ms) break;
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
 struct Row {
     std::string kernel, variant;
     int64_t d, m, n, sk;
     double ms, bytes;
     double dense_ms = 0;  // fused rows: the dense baseline
     double b2b_ms = 0, dense_b2b_ms = 0;  // CUDA: back-to-back per-call times (0 elsewhere)
+    double cold_ms = 0;  // CUDA, fused rows: time_cold_ms (0 elsewhere)
     // --ab: this setting's output against the variants-off output of the same call on the same data
     // (-1: not compared, as for the variants-off row itself). `differ` counts the elements outside the
     // tolerance (top-k: any difference; encode: f32 summation order, one JumpReLU flip at the threshold
@@ -327,11 +361,14 @@ int main(int argc, char **argv) {
             o.csv = next();
         } else if (a == "--ab") {
             o.ab = true;
+        } else if (a == "--cold-mib") {
+            o.cold_mib = std::atoll(next());
         } else {
             std::printf("usage: sas_bench [--device cpu|cuda] [--full] [--dtype f32|bf16|f16] [--d LIST] [--m LIST]\n"
                         "                 [--n LIST] [--s LIST] [--kernels encode,sparse,topk,subset,inject,pack,fused]\n"
-                        "                 [--reps N] [--min-ms T] [--csv FILE] [--ab]\n"
+                        "                 [--reps N] [--min-ms T] [--csv FILE] [--ab] [--cold-mib N]\n"
                         "--ab: time each kernel with CUDA variants (kernels/src/variants.h) with them off, each on, all on\n"
+                        "--cold-mib: CUDA, the fused step also timed behind an L2-evicting copy of N MiB (default 128; 0: not)\n"
                         "defaults (cpu): d=2304 m=16384,65536 n=1,8,64 s=8,64,256 f32\n"
                         "--full (gpu):   d=2304,3584 m=16k,64k,256k,1M n=1,8,64,512 s=8,64,256 (bf16 on cuda)\n");
             return a == "--help" || a == "-h" ? 0 : 2;
@@ -376,6 +413,14 @@ int main(int argc, char **argv) {
         std::printf("peak (copy of %zu MiB, read+write): %.1f GB/s in %s\n\n", bytes >> 20, peak_gbs,
                     fmt_time(ms).c_str());
     }
+
+    // The fused step's cold timing (time_cold_ms): a copy of cold_mib MiB, read and written, before each
+    // call evicts its operands from L2 (H100: 50 MB, H200: 60 MB).
+    const size_t cold_bytes =
+        dev == SAS_DEVICE_CUDA && want("fused") ? size_t(std::max<int64_t>(o.cold_mib, 0)) << 20 : 0;
+    DevMem cold_src(dev, cold_bytes), cold_dst(dev, cold_bytes);
+    auto evict_l2 = [&] { ok(sas::internal::copy(dev, cold_dst.p, cold_src.p, cold_bytes), "copy"); };
+    if (cold_bytes) std::printf("cold calls of the fused step: after a copy of %zu MiB\n\n", cold_bytes >> 20);
 
     std::vector<Row> rows;
     const float lambda = 4.0f;
@@ -641,6 +686,7 @@ int main(int argc, char **argv) {
                                 r.dense_ms = dense;
                                 r.b2b_ms = time_b2b_ms(o, fused, fused_step);
                                 r.dense_b2b_ms = dense_b2b;
+                                if (cold_bytes) r.cold_ms = time_cold_ms(o, evict_l2, fused_step);
                                 if (o.ab && dev == SAS_DEVICE_CUDA) {
                                     // One step from the same x (the timed steps kept adding to it): the sums
                                     // differ in order only, so x may differ by one rounding of its dtype.
@@ -681,9 +727,11 @@ int main(int argc, char **argv) {
     }
     std::printf("\n## Fused steering vs dense encode + decode\n\n");
     if (b2b)
-        std::printf("Median single call from an idle stream, and back to back (see time_b2b_ms).\n\n"
-                    "| variant | d | m | n | s | fused | dense | speed-up | fused b2b | dense b2b | speed-up b2b |\n"
-                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        std::printf("Median single call from an idle stream, back to back (see time_b2b_ms), and cold (operands out of\n"
+                    "L2, see time_cold_ms; its speed-up is dense b2b / fused cold: the dense step streams W either way).\n\n"
+                    "| variant | d | m | n | s | fused | dense | speed-up | fused b2b | dense b2b | speed-up b2b | fused cold |"
+                    " speed-up cold |\n"
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     else
         std::printf("| variant | d | m | n | s | fused | dense | speed-up |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (const Row &r : rows) {
@@ -691,8 +739,9 @@ int main(int argc, char **argv) {
         std::printf("| %s | %" PRId64 " | %" PRId64 " | %" PRId64 " | %" PRId64 " | %s | %s | %.0fx |", r.variant.c_str(),
                     r.d, r.m, r.n, r.sk, fmt_time(r.ms).c_str(), fmt_time(r.dense_ms).c_str(), r.dense_ms / r.ms);
         if (b2b)
-            std::printf(" %s | %s | %.0fx |", fmt_time(r.b2b_ms).c_str(), fmt_time(r.dense_b2b_ms).c_str(),
-                        r.dense_b2b_ms / r.b2b_ms);
+            std::printf(" %s | %s | %.0fx | %s | %s |", fmt_time(r.b2b_ms).c_str(), fmt_time(r.dense_b2b_ms).c_str(),
+                        r.dense_b2b_ms / r.b2b_ms, r.cold_ms > 0 ? fmt_time(r.cold_ms).c_str() : "-",
+                        r.cold_ms > 0 ? (std::to_string(std::lround(r.dense_b2b_ms / r.cold_ms)) + "x").c_str() : "-");
         std::printf("\n");
     }
     // --ab: the variants' agreement with the variants-off outputs (exit status 3 when any differs).
@@ -721,14 +770,14 @@ int main(int argc, char **argv) {
             return 1;
         }
         std::fprintf(fp, "device,dtype,kernel,variant,d,m,n,s_or_k,time_ms,gbps,pct_peak,dense_ms,speedup,b2b_ms,"
-                         "dense_b2b_ms,compared,differ,flips\n");
+                         "dense_b2b_ms,compared,differ,flips,cold_ms\n");
         for (const Row &r : rows) {
             const double gbs = r.bytes / (r.ms * 1e6);
             std::fprintf(fp, "\"%s\",%s,%s,\"%s\",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%.6f,%.2f,%.1f,%.6f,%.2f,%.6f,%.6f,"
-                             "%" PRId64 ",%" PRId64 ",%" PRId64 "\n",
+                             "%" PRId64 ",%" PRId64 ",%" PRId64 ",%.6f\n",
                          devname.c_str(), sas::dtype_name(dt), r.kernel.c_str(), r.variant.c_str(), r.d, r.m, r.n, r.sk,
                          r.ms, gbs, 100.0 * gbs / peak_gbs, r.dense_ms, r.dense_ms > 0 ? r.dense_ms / r.ms : 0.0, r.b2b_ms,
-                         r.dense_b2b_ms, r.compared, r.differ, r.flips);
+                         r.dense_b2b_ms, r.compared, r.differ, r.flips, r.cold_ms);
         }
         std::fclose(fp);
         std::printf("\nwrote %s\n", o.csv.c_str());

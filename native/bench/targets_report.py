@@ -133,6 +133,20 @@ def floors(rows, out):
         lines.append(f"\nThe fused step at m = 16k, s <= 64 must take <= dense / {FUSED_16K_X:.0f} = "
                      f"{span(bars, us)} per single call; one empty launch takes {us(f(launch[0], 'time_ms'))} "
                      f"(b2b {us(f(launch[0], 'b2b_ms'))}).")
+    # Runs since session 15: the fused step cold (sas_bench's time_cold_ms: right after a copy that evicts
+    # its operands from L2, as in a decode loop, where the model's layers run between two steps), against
+    # the dense step back to back (which streams W from memory either way).
+    for m, bar in (("16384", FUSED_16K_X), ("1048576", FUSED_1M_X)):
+        fc = [r for r in rows if r["kernel"] == "steer_fused" and r["m"] == m and int(r["s_or_k"]) <= 64
+              and f(r, "cold_ms") > 0]
+        if not fc:
+            continue
+        cells = [(f"d={r['d']} n={r['n']} s={r['s_or_k']}", f(r, "dense_b2b_ms") / f(r, "cold_ms")) for r in fc]
+        k, n, miss = judge(cells, bar)
+        lines.append(f"\nThe fused step cold (operands out of L2, as in a decode loop) at m = {int(m) // 1024}k, s <= 64: "
+                     f"{span([f(r, 'cold_ms') for r in fc], us)} per step, dense b2b / fused cold "
+                     f"{span([v for _, v in cells], lambda v: f'{v:.1f}x')}, {k} of {n} cells at >= {bar:.0f}x."
+                     + (f" Below: {', '.join(miss[:6])}." if miss else ""))
     out += lines
 
 

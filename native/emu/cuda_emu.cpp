@@ -52,6 +52,7 @@ namespace emu {
 
 ThreadPos g_pos;
 dim3 g_block_idx, g_block_dim, g_grid_dim;
+uint64_t g_prefetches = 0;
 
 #if defined(__x86_64__)
 // void emu_switch(void **save_sp, void *load_sp): pushes the callee-saved registers, stores the stack

@@ -158,6 +158,14 @@ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1, 
 // breach stops the run with a message.
 void griddep_wait();
 void griddep_launch_dependents();
+// prefetch.L2: nothing to fetch here. The byte at p is read, so AddressSanitizer checks the address, and
+// the prefetch is counted (prefetches(): since the process started), so a test can see a kernel issue them.
+extern uint64_t g_prefetches;
+inline void prefetch_l2(const void *p) {
+    (void)*static_cast<const volatile char *>(p);
+    __atomic_fetch_add(&g_prefetches, 1, __ATOMIC_RELAXED);
+}
+inline uint64_t prefetches() { return __atomic_load_n(&g_prefetches, __ATOMIC_RELAXED); }
 
 }  // namespace emu
 

@@ -243,6 +243,31 @@ void run(void *stream, const char *sname) {
         const Variants on{&sas::variants::kPdl, &sas::variants::kSteerCluster};
         expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_PDL and SAS_CUDA_STEER_CLUSTER"), stream, 0, 0, fused(1), 1, 1);
     }
+    {
+        // Prefetching changes no launch: the step stays one cooperative (or plain) launch.
+        const Variants on{&sas::variants::kSteerPrefetch};
+        expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_STEER_PREFETCH"), stream, 0, 1, fused(1));
+        const Variants one{&sas::variants::kSteerPrefetch, &sas::variants::kSteerOne};
+        expect_calls(name("steer_fused n=1 s=64, SAS_CUDA_STEER_PREFETCH and SAS_CUDA_STEER_ONE"), stream, 1, 0, fused(1));
+    }
+    {
+        // ... but asks L2 for W_dec lines, and only with the variant on: the cooperative kernel at least one
+        // column block's (one line per support row), the one-launch kernel every line of W_dec_S (8 groups
+        // of 8 rows of 4608 bytes: 8 x 288 lines).
+        g_ctx = name("steer_fused n=1 s=64: prefetches");
+        auto issued = [&](std::initializer_list<const sas::variants::Variant *> on) {
+            const Variants set{on};
+            const uint64_t before = emu::prefetches();
+            check_ok(fused(1)(), "sas_steer_fused");
+            return emu::prefetches() - before;
+        };
+        const uint64_t off = issued({}), coop = issued({&sas::variants::kSteerPrefetch}),
+                       one_off = issued({&sas::variants::kSteerOne}),
+                       one = issued({&sas::variants::kSteerPrefetch, &sas::variants::kSteerOne});
+        check(off == 0 && one_off == 0, "%" PRIu64 " and %" PRIu64 " prefetches with the variant off, want 0", off, one_off);
+        check(coop >= uint64_t(s), "cooperative kernel: %" PRIu64 " prefetches, want >= %" PRId64, coop, s);
+        check(one == 8 * 288, "one-launch kernel: %" PRIu64 " prefetches, want %d", one, 8 * 288);
+    }
 }
 
 // A device that refuses a cooperative launch with programmatic stream serialization (the CUDA

@@ -478,5 +478,33 @@ int main() {
         const Variants pdl{&sas::variants::kPdl};
         test_fused(SAS_BF16, {600, 2304, 200, 16, 2.0f, SAS_ACT_JUMPRELU}, seed++);  // the two-launch path
     }
+    // Early requests (variant SAS_CUDA_STEER_PREFETCH, kernels/cuda/steer.cu): the fused checks with it on,
+    // on the cooperative kernel (decode sizes; vector and scalar loads; more phase-2 items than blocks on
+    // a small grid at n = 40), the two launches (early scalars only), with SAS_CUDA_STEER_ONE (one chunk:
+    // s = 8; several, whose later W_enc rows it prefetches: s = 256, F = 16; the most: s = 512) and with
+    // SAS_CUDA_PDL. Every prefetch must point into the packed operands (the emulation reads each one's
+    // byte, under AddressSanitizer in CI), and x must match the dense formula as without it.
+    if (sas_cuda_available()) {
+        for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16})
+            for (sas_activation act : {SAS_ACT_JUMPRELU, SAS_ACT_RELU}) {
+                {
+                    const Variants pf{&sas::variants::kSteerPrefetch};
+                    test_fused(dt, {1, 2304, 1000, 64, 2.0f, act, 0}, seed++);
+                    test_fused(dt, {40, 136, 1000, 24, 2.0f, act, 0}, seed++);
+                    test_fused(dt, {3, 67, 500, 13, 3.0f, act}, seed++);  // odd d: scalar loads
+                    test_fused(dt, {3, 64, 1000, 8, 0.0f, act}, seed++);  // lambda = 0
+                    test_fused(dt, {300, 64, 200, 16, 2.0f, act}, seed++);  // the two-launch path
+                }
+                {
+                    const Variants pf_one{&sas::variants::kSteerPrefetch, &sas::variants::kSteerOne};
+                    test_fused(dt, {1, 2304, 1000, 8, 4.0f, act, 0}, seed++);
+                    test_fused(dt, {2, 2304, 1000, 256, 2.0f, act, 0}, seed++);
+                    test_fused(dt, {2, 64, 1000, 512, 2.0f, act}, seed++);
+                    test_fused(dt, {5, 67, 500, 70, 3.0f, act}, seed++);
+                }
+            }
+        const Variants pf_pdl{&sas::variants::kSteerPrefetch, &sas::variants::kPdl};
+        test_fused(SAS_BF16, {1, 2304, 1000, 64, 2.0f, SAS_ACT_JUMPRELU, 0}, seed++);
+    }
     return summary("test_steer");
 }
