@@ -35,6 +35,34 @@ __attribute__((always_inline)) inline v8f load8(const float *p) {
     return v;
 }
 __attribute__((always_inline)) inline void store8(float *p, v8f v) { std::memcpy(p, &v, sizeof v); }
+// The first cnt (< 8) floats at p, zeros after; and the first cnt lanes of v to p.
+__attribute__((always_inline)) inline v8f load_part(const float *p, int64_t cnt) {
+    v8f v = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(&v, p, size_t(cnt) * sizeof(float));
+    return v;
+}
+__attribute__((always_inline)) inline void store_part(float *p, v8f v, int64_t cnt) {
+    std::memcpy(p, &v, size_t(cnt) * sizeof(float));
+}
+// bf16 weights read in place by the streamed path: widened exactly (a bf16 is the top half of an f32).
+typedef uint16_t v8h __attribute__((vector_size(16)));
+typedef uint32_t v8u __attribute__((vector_size(32)));
+__attribute__((always_inline)) inline v8f load8(const uint16_t *p) {
+    v8h h;
+    std::memcpy(&h, p, sizeof h);
+    const v8u u = __builtin_convertvector(h, v8u) << 16;
+    v8f v;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+}
+__attribute__((always_inline)) inline v8f load_part(const uint16_t *p, int64_t cnt) {
+    uint16_t h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(h, p, size_t(cnt) * sizeof(uint16_t));
+    return load8(h);
+}
+// Every column, tails included, goes through the same 8-wide expression (acc += x * w), so a column's
+// arithmetic (fused multiply-adds in the x86-64-v3 clone, multiply then add in the baseline one) does not
+// depend on where it falls in a tile: a row's bits do not depend on the batch it came in.
 
 // out[rr, 0..JW) += sum_kk x[rr, kk] * w[kk, 0..JW): RB x JW accumulators held in registers.
 template <int RB, int JW>
@@ -62,12 +90,15 @@ __attribute__((always_inline)) inline void micro_rows(int64_t kc, int64_t jw, co
                                                       const float *w, int64_t ldw, float *out, int64_t ldo) {
     int64_t j = 0;
     for (; j + JW <= jw; j += JW) micro_fixed<RB, JW>(kc, x, ldx, w + j, ldw, out + j, ldo);
-    for (; j < jw; ++j)  // tail columns
-        for (int rr = 0; rr < RB; ++rr) {
-            float a = out[rr * ldo + j];
-            for (int64_t kk = 0; kk < kc; ++kk) a += x[rr * ldx + kk] * w[kk * ldw + j];
-            out[rr * ldo + j] = a;
-        }
+    for (; j + 8 <= jw; j += 8) micro_fixed<RB, 8>(kc, x, ldx, w + j, ldw, out + j, ldo);
+    if (j < jw) {  // the last < 8 columns, zero-padded to one vector
+        const int64_t cnt = jw - j;
+        float wpad[kTileK * 8], opad[RB * 8];
+        for (int64_t kk = 0; kk < kc; ++kk) store8(wpad + kk * 8, load_part(w + kk * ldw + j, cnt));
+        for (int rr = 0; rr < RB; ++rr) store8(opad + rr * 8, load_part(out + rr * ldo + j, cnt));
+        micro_fixed<RB, 8>(kc, x, ldx, wpad, 8, opad, 8);
+        for (int rr = 0; rr < RB; ++rr) store_part(out + rr * ldo + j, load8(opad + rr * 8), cnt);
+    }
 }
 
 // out[rr, j] += sum_kk x[rr, kk] * w[kk, j] for rr < rb (<= 4), kk < kc, j < jw.
@@ -81,25 +112,133 @@ SAS_CLONES void micro(int64_t rb, int64_t kc, int64_t jw, const float *x, int64_
     }
 }
 
+// out[rr, 0..jw) += sum_k x[rr, k] * w_k[0..jw) for k < K in order, rr < RB, where w_k is row k of W
+// (leading dimension ldw; f32, or bf16 widened as loaded), read in place, eight rows per pass: each pass
+// reads eight contiguous row segments and updates the RB out rows, which stay in L1 (RB x jw floats).
+// Per column the products are added one k at a time, in k order, with the expression micro_fixed uses,
+// so a column's bits do not depend on which path computed it.
+template <int RB, class WT>
+__attribute__((always_inline)) inline void stream_rows(int64_t K, int64_t jw, const float *x, int64_t ldx,
+                                                       const WT *w, int64_t ldw, float *out, int64_t ldo) {
+    const int64_t jv = jw / 8 * 8, cnt = jw - jv;  // whole vectors, then the last < 8 columns
+    int64_t k = 0;
+    constexpr int KG = 8;  // rows of W per pass
+    for (; k + KG <= K; k += KG) {
+        const WT *wq[KG];
+        for (int q = 0; q < KG; ++q) wq[q] = w + (k + q) * ldw;
+        float xs[RB][KG];
+        for (int rr = 0; rr < RB; ++rr)
+            for (int q = 0; q < KG; ++q) xs[rr][q] = x[rr * ldx + k + q];
+        auto step = [&](int64_t j, bool part) {
+            v8f wv[KG];
+            for (int q = 0; q < KG; ++q) wv[q] = part ? load_part(wq[q] + j, cnt) : load8(wq[q] + j);
+            for (int rr = 0; rr < RB; ++rr) {
+                float *op = out + rr * ldo + j;
+                v8f o = part ? load_part(op, cnt) : load8(op);
+                for (int q = 0; q < KG; ++q) o += xs[rr][q] * wv[q];
+                if (part)
+                    store_part(op, o, cnt);
+                else
+                    store8(op, o);
+            }
+        };
+        for (int64_t j = 0; j < jv; j += 8) step(j, false);
+        if (cnt) step(jv, true);
+    }
+    for (; k < K; ++k) {  // the last K % KG rows of W, one at a time
+        const WT *wk = w + k * ldw;
+        for (int64_t j = 0; j < jw; j += 8) {
+            const bool part = j + 8 > jw;
+            const v8f wv = part ? load_part(wk + j, cnt) : load8(wk + j);
+            for (int rr = 0; rr < RB; ++rr) {
+                float *op = out + rr * ldo + j;
+                v8f o = part ? load_part(op, cnt) : load8(op);
+                o += x[rr * ldx + k] * wv;
+                if (part)
+                    store_part(op, o, cnt);
+                else
+                    store8(op, o);
+            }
+        }
+    }
+}
+
+template <class WT>
+__attribute__((always_inline)) inline void stream_any(int64_t rb, int64_t K, int64_t jw, const float *x, int64_t ldx,
+                                                      const WT *w, int64_t ldw, float *out, int64_t ldo) {
+    switch (rb) {
+    case 1: stream_rows<1>(K, jw, x, ldx, w, ldw, out, ldo); break;
+    case 2: stream_rows<2>(K, jw, x, ldx, w, ldw, out, ldo); break;
+    case 3: stream_rows<3>(K, jw, x, ldx, w, ldw, out, ldo); break;
+    case 4: stream_rows<4>(K, jw, x, ldx, w, ldw, out, ldo); break;
+    case 5: stream_rows<5>(K, jw, x, ldx, w, ldw, out, ldo); break;
+    case 6: stream_rows<6>(K, jw, x, ldx, w, ldw, out, ldo); break;
+    case 7: stream_rows<7>(K, jw, x, ldx, w, ldw, out, ldo); break;
+    default: stream_rows<8>(K, jw, x, ldx, w, ldw, out, ldo); break;
+    }
+}
+SAS_CLONES void stream(int64_t rb, int64_t K, int64_t jw, const float *x, int64_t ldx, const float *w, int64_t ldw,
+                       float *out, int64_t ldo) {
+    stream_any(rb, K, jw, x, ldx, w, ldw, out, ldo);
+}
+SAS_CLONES void stream(int64_t rb, int64_t K, int64_t jw, const float *x, int64_t ldx, const uint16_t *w_bf16,
+                       int64_t ldw, float *out, int64_t ldo) {
+    stream_any(rb, K, jw, x, ldx, w_bf16, ldw, out, ldo);
+}
+
 inline float relu(float v) { return v > 0.0f ? v : 0.0f; }
 
+// The streamed path (stream_rows) takes up to kStreamRows rows, all in one pass over W.
+constexpr int64_t kStreamRows = 8;
+constexpr int64_t kStreamK = 16;  // streamed path, f16 W: rows converted to f32 at a time
+// Its column tile: wide, so each W row is read in long contiguous segments (2048 columns, 8 KiB of f32,
+// for up to 4 rows; 1024 for more, so the n out rows stay within 32 KiB of L1), but at least 4 tiles per
+// worker, so the workers stay balanced. Its gain over the packed path is those long segments, which the
+// hardware prefetchers follow; in tiles under 1024 columns (the dense decode's d = 2304 columns make 320
+// on 2 workers) it ran slower than the packed path from 2 rows on (RESULTS-cpu.md), so it takes them
+// only for one row (nothing to reuse a packed block).
+int64_t stream_tile(int64_t N, int64_t n) {
+    const int64_t per = (N + 4 * num_threads() - 1) / (4 * num_threads());
+    return std::min<int64_t>(n > 4 ? 1024 : 2048, std::max<int64_t>(256, (per + 63) / 64 * 64));
+}
+
 // out[r, j] = mode(A[r,:] . W[:, j] + b[j]) for r < n, j < N; A is f32 [n, K] with leading dimension lda,
-// W is [K, N] in dtype dt, b may be NULL (no bias). Parallel over column tiles; each W block is packed
-// once as f32 and reused by every row block, so W is streamed from memory once.
+// W is [K, N] in dtype dt, b may be NULL (no bias). Parallel over column tiles. Up to kStreamRows rows, W
+// is streamed in place (stream_rows; f32 and bf16 read as they are, f16 converted 16 rows at a time) in
+// wide tiles, every row in
+// the one pass; more rows pack each W block (128 rows x 256 columns) once as f32 and run it through
+// micro for every block of 4 rows. W is read from memory once either way. (The packed path alone, as
+// before session 15, read W's rows in 1 KiB pieces and ran at about half the read bandwidth at n = 1:
+// RESULTS-cpu.md.) Both add a column's products one k at a time in k order with the same operations, so
+// a row's result does not depend on the batch it came in (test_encode checks it).
 void gemm_bias_act(sas_dtype dt, const float *A, int64_t lda, int64_t n, int64_t K, const void *W, const void *b,
                    const void *thr, int64_t N, Mode mode, float *out, int64_t ldo) {
-    const int64_t tiles = (N + kTileJ - 1) / kTileJ;
-    parallel_for(tiles, n * K * kTileJ + K * kTileJ, [&](int64_t t0, int64_t t1) {
-        std::vector<float> wbuf(static_cast<size_t>(kTileK * kTileJ));
+    const bool streamed = n == 1 || (n <= kStreamRows && stream_tile(N, n) >= 1024);
+    const int64_t tj = streamed ? stream_tile(N, n) : kTileJ;
+    const int64_t tiles = (N + tj - 1) / tj;
+    parallel_for(tiles, n * K * tj + K * tj, [&](int64_t t0, int64_t t1) {
+        std::vector<float> wbuf(static_cast<size_t>(streamed ? (dt == SAS_F32 ? 0 : kStreamK * tj) : kTileK * kTileJ));
         for (int64_t t = t0; t < t1; ++t) {
-            const int64_t j0 = t * kTileJ, jw = std::min(kTileJ, N - j0);
+            const int64_t j0 = t * tj, jw = std::min(tj, N - j0);
             for (int64_t r = 0; r < n; ++r) {
                 if (b)
                     convert_to_f32(dt, b, j0, jw, out + r * ldo + j0);
                 else
                     std::fill(out + r * ldo + j0, out + r * ldo + j0 + jw, 0.0f);
             }
-            for (int64_t k0 = 0; k0 < K; k0 += kTileK) {
+            if (streamed && dt == SAS_F32) {
+                stream(n, K, jw, A, lda, static_cast<const float *>(W) + j0, N, out + j0, ldo);
+            } else if (streamed && dt == SAS_BF16) {
+                stream(n, K, jw, A, lda, static_cast<const uint16_t *>(W) + j0, N, out + j0, ldo);
+            } else if (streamed) {
+                for (int64_t k0 = 0; k0 < K; k0 += kStreamK) {
+                    const int64_t kc = std::min(kStreamK, K - k0);
+                    for (int64_t kk = 0; kk < kc; ++kk)
+                        convert_to_f32(dt, W, (k0 + kk) * N + j0, jw, &wbuf[size_t(kk * tj)]);
+                    stream(n, kc, jw, A + k0, lda, wbuf.data(), tj, out + j0, ldo);
+                }
+            }
+            for (int64_t k0 = 0; !streamed && k0 < K; k0 += kTileK) {
                 const int64_t kc = std::min(kTileK, K - k0);
                 // Pack the block contiguously as f32 (sequential reads of W, then L1/L2-resident reuse).
                 for (int64_t kk = 0; kk < kc; ++kk)

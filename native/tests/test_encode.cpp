@@ -262,6 +262,48 @@ static void test_read_probe() {
     }
 }
 
+// The CPU twin's rows do not depend on the batch they come in: one row, and up to 8 rows where W_enc is
+// wide enough for tiles of >= 1024 columns, stream W_enc in place; more rows go through packed blocks of
+// it (kernels/cpu/encode.cpp, gemm_bias_act), both adding a column's products one k at a time in k order
+// with the same expression, tails included. So each row of a batch of 13 (packed), of its first 8 and
+// first 3 (streamed, 8 and 3 rows per pass, at this m) and alone (streamed) comes out with the same bits,
+// at d = 67 (the streamed path's last k not in a group of 8), m = 8192 x workers + 3 (tiles not in whole
+// 8-column vectors) and m = 2003 (tiles of 256: packed from 2 rows on).
+static void test_cpu_batch_invariance() {
+    Rng rng(91);
+    const int64_t n = 13, d = 67;
+    for (const int64_t m : {int64_t(8192) * sas::internal::cpu_threads() + 3, int64_t(2003)}) {
+        for (sas_dtype dt : {SAS_F32, SAS_BF16})
+            for (sas_activation act : {SAS_ACT_JUMPRELU, SAS_ACT_RELU}) {
+                char ctx[128];
+                std::snprintf(ctx, sizeof ctx, "cpu batch invariance m=%lld %s %s", (long long)m, dn(dt), sas::act_name(act));
+                g_ctx = ctx;
+                const sas_device C = SAS_DEVICE_CPU;
+                Sae sae = make_sae(dt, d, m, rng);
+                Arr x = randn(dt, n * d, rng);
+                Buf bx = upload(C, x), bW = upload(C, sae.W), bb = upload(C, sae.b), bt = upload(C, sae.thr);
+                auto encode = [&](int64_t r0, int64_t rows) {
+                    Buf bo(C, size_t(rows * m) * 4);
+                    const size_t es = sas::dtype_size(dt);
+                    check_ok(sas_encode_dense(C, nullptr, dt, static_cast<char *>(bx.p) + size_t(r0 * d) * es, d, rows, d,
+                                              dt, bW.p, bb.p, bt.p, m, act, 0, bo.as<float>(), m),
+                             "sas_encode_dense");
+                    return download<float>(bo, size_t(rows * m));
+                };
+                const std::vector<float> all = encode(0, n), eight = encode(0, 8), three = encode(0, 3);
+                int differ = 0;
+                for (int64_t r = 0; r < n; ++r) {
+                    const std::vector<float> alone = encode(r, 1);
+                    const float *row = &all[size_t(r * m)];
+                    differ += std::memcmp(row, alone.data(), size_t(m) * 4) != 0;
+                    if (r < 8) differ += std::memcmp(&eight[size_t(r * m)], alone.data(), size_t(m) * 4) != 0;
+                    if (r < 3) differ += std::memcmp(&three[size_t(r * m)], alone.data(), size_t(m) * 4) != 0;
+                }
+                check(differ == 0, "%d rows differ from the same row encoded alone", differ);
+            }
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && std::strcmp(argv[1], "--part") == 0 && std::sscanf(argv[2], "%d/%d", &g_part, &g_parts) == 2 &&
         g_parts >= 1 && g_part >= 1 && g_part <= g_parts) {
@@ -270,10 +312,14 @@ int main(int argc, char **argv) {
         std::printf("usage: %s [--part i/k]\n", argv[0]);
         return 2;
     }
-    if (g_part == 0) test_read_probe();
+    if (g_part == 0) {
+        test_read_probe();
+        test_cpu_batch_invariance();
+    }
     const Variants base;  // every CUDA kernel variant off: the kernels they would replace (below: each on)
     const Sizes cases[] = {{1, 64, 1000}, {3, 64, 16411}, {17, 64, 1000}, {1, 2304, 1000}, {3, 3584, 1000},
-                           {17, 2304, 333}, {9, 64, 16411}, {5, 256, 2000}, {0, 64, 1000}};
+                           {17, 2304, 333}, {9, 64, 16411}, {5, 256, 2000}, {0, 64, 1000},
+                           {3, 67, 1000}, {8, 67, 2000}, {6, 131, 16411}};
     uint64_t seed = 1;
     for (const Sizes &c : cases)
         for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
