@@ -34,14 +34,14 @@ __attribute__((always_inline)) inline v8f load8(const float *p) {
     std::memcpy(&v, p, sizeof v);
     return v;
 }
-__attribute__((always_inline)) inline void store8(float *p, v8f v) { std::memcpy(p, &v, sizeof v); }
+__attribute__((always_inline)) inline void store8(float *p, const v8f &v) { std::memcpy(p, &v, sizeof v); }
 // The first cnt (< 8) floats at p, zeros after; and the first cnt lanes of v to p.
 __attribute__((always_inline)) inline v8f load_part(const float *p, int64_t cnt) {
     v8f v = {0, 0, 0, 0, 0, 0, 0, 0};
     std::memcpy(&v, p, size_t(cnt) * sizeof(float));
     return v;
 }
-__attribute__((always_inline)) inline void store_part(float *p, v8f v, int64_t cnt) {
+__attribute__((always_inline)) inline void store_part(float *p, const v8f &v, int64_t cnt) {
     std::memcpy(p, &v, size_t(cnt) * sizeof(float));
 }
 // bf16 weights read in place by the streamed path: widened exactly (a bf16 is the top half of an f32).
@@ -117,6 +117,25 @@ SAS_CLONES void micro(int64_t rb, int64_t kc, int64_t jw, const float *x, int64_
 // reads eight contiguous row segments and updates the RB out rows, which stay in L1 (RB x jw floats).
 // Per column the products are added one k at a time, in k order, with the expression micro_fixed uses,
 // so a column's bits do not depend on which path computed it.
+// One 8-column step of stream_rows: out[rr, j..j+8) += sum_q xs[rr][q] * w_q[j..j+8) in q order; `cnt`
+// columns only (zero-padded) when `part`. A function, not a lambda: GCC may leave a lambda out of line,
+// and then out of the x86-64-v3 clone that calls it (without its fused multiply-adds).
+template <int RB, int KG, class WT>
+__attribute__((always_inline)) inline void stream_step(const WT *const (&wq)[KG], const float (&xs)[RB][KG], int64_t j,
+                                                       bool part, int64_t cnt, float *out, int64_t ldo) {
+    v8f wv[KG];
+    for (int q = 0; q < KG; ++q) wv[q] = part ? load_part(wq[q] + j, cnt) : load8(wq[q] + j);
+    for (int rr = 0; rr < RB; ++rr) {
+        float *op = out + rr * ldo + j;
+        v8f o = part ? load_part(op, cnt) : load8(op);
+        for (int q = 0; q < KG; ++q) o += xs[rr][q] * wv[q];
+        if (part)
+            store_part(op, o, cnt);
+        else
+            store8(op, o);
+    }
+}
+
 template <int RB, class WT>
 __attribute__((always_inline)) inline void stream_rows(int64_t K, int64_t jw, const float *x, int64_t ldx,
                                                        const WT *w, int64_t ldw, float *out, int64_t ldo) {
@@ -129,21 +148,8 @@ __attribute__((always_inline)) inline void stream_rows(int64_t K, int64_t jw, co
         float xs[RB][KG];
         for (int rr = 0; rr < RB; ++rr)
             for (int q = 0; q < KG; ++q) xs[rr][q] = x[rr * ldx + k + q];
-        auto step = [&](int64_t j, bool part) {
-            v8f wv[KG];
-            for (int q = 0; q < KG; ++q) wv[q] = part ? load_part(wq[q] + j, cnt) : load8(wq[q] + j);
-            for (int rr = 0; rr < RB; ++rr) {
-                float *op = out + rr * ldo + j;
-                v8f o = part ? load_part(op, cnt) : load8(op);
-                for (int q = 0; q < KG; ++q) o += xs[rr][q] * wv[q];
-                if (part)
-                    store_part(op, o, cnt);
-                else
-                    store8(op, o);
-            }
-        };
-        for (int64_t j = 0; j < jv; j += 8) step(j, false);
-        if (cnt) step(jv, true);
+        for (int64_t j = 0; j < jv; j += 8) stream_step<RB, KG, WT>(wq, xs, j, false, cnt, out, ldo);
+        if (cnt) stream_step<RB, KG, WT>(wq, xs, jv, true, cnt, out, ldo);
     }
     for (; k < K; ++k) {  // the last K % KG rows of W, one at a time
         const WT *wk = w + k * ldw;
