@@ -56,6 +56,12 @@ void topk_select_f32(const float *vals, int64_t len, int64_t base, int32_t k, bo
 float dot_f32(const float *a, const float *b, int64_t n);
 // y[0..n) += a * x[0..n)
 void axpy_f32(float *y, float a, const float *x, int64_t n);
+// out[r] = dot_f32(x + r * ldx, w, n) for r < rows, bit for bit, with w read once per 3 rows.
+void dot_rows_f32(const float *x, int64_t ldx, int64_t rows, const float *w, int64_t n, float *out);
+// y[r, 0..len) += c[r * ldc + i] * w[i][0..len) for r < rows, for each i < nf with use[i], in i order (one
+// multiply-add per term and element), held in registers for 4 rows x 16 columns at a time.
+void update_rows_f32(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc, const float *const *w,
+                     const uint8_t *use, int64_t nf, int64_t len);
 
 // p + off if dt is f32 (no copy), else converts count elements into tmp and returns tmp.data().
 const float *as_f32(sas_dtype dt, const void *p, int64_t off, int64_t count, std::vector<float> &tmp);

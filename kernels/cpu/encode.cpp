@@ -44,21 +44,33 @@ __attribute__((always_inline)) inline v8f load_part(const float *p, int64_t cnt)
 __attribute__((always_inline)) inline void store_part(float *p, const v8f &v, int64_t cnt) {
     std::memcpy(p, &v, size_t(cnt) * sizeof(float));
 }
-// bf16 weights read in place by the streamed path: widened exactly (a bf16 is the top half of an f32).
-typedef uint16_t v8h __attribute__((vector_size(16)));
+// bf16 weights read in place by the streamed path, 16 columns per 32-byte load, widened exactly (a bf16 is
+// the top half of an f32) without crossing lanes: (u << 16) gives the even columns j, j+2, ..., j+14 and
+// (u & 0xffff0000) the odd ones. Widening 8 bf16 in order (zero-extend 16 -> 32 bits) took GCC four
+// shuffle-port operations per vector on AVX2, which bounded the one-row encoder at about 60% of the read
+// rate in bf16; these are two plain integer operations. The accumulators follow: "split" layout, per 16
+// columns the 8 even, then the 8 odd (split16 / unsplit16 below).
 typedef uint32_t v8u __attribute__((vector_size(32)));
-__attribute__((always_inline)) inline v8f load8(const uint16_t *p) {
-    v8h h;
-    std::memcpy(&h, p, sizeof h);
-    const v8u u = __builtin_convertvector(h, v8u) << 16;
-    v8f v;
-    std::memcpy(&v, &u, sizeof v);
-    return v;
+struct v16pair {
+    v8f even, odd;
+};
+__attribute__((always_inline)) inline v16pair widen16(const v8u &u) {
+    const v8u e = u << 16, o = u & 0xffff0000u;
+    v16pair w;
+    std::memcpy(&w.even, &e, sizeof e);
+    std::memcpy(&w.odd, &o, sizeof o);
+    return w;
 }
-__attribute__((always_inline)) inline v8f load_part(const uint16_t *p, int64_t cnt) {
-    uint16_t h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    std::memcpy(h, p, size_t(cnt) * sizeof(uint16_t));
-    return load8(h);
+__attribute__((always_inline)) inline v16pair load16(const uint16_t *p) {
+    v8u u;
+    std::memcpy(&u, p, sizeof u);
+    return widen16(u);
+}
+// The first cnt (< 16) bf16 at p, zeros after.
+__attribute__((always_inline)) inline v16pair load16_part(const uint16_t *p, int64_t cnt) {
+    v8u u = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(&u, p, size_t(cnt) * sizeof(uint16_t));
+    return widen16(u);
 }
 // Every column, tails included, goes through the same 8-wide expression (acc += x * w), so a column's
 // arithmetic (fused multiply-adds in the x86-64-v3 clone, multiply then add in the baseline one) does not
@@ -113,7 +125,7 @@ SAS_CLONES void micro(int64_t rb, int64_t kc, int64_t jw, const float *x, int64_
 }
 
 // out[rr, 0..jw) += sum_k x[rr, k] * w_k[0..jw) for k < K in order, rr < RB, where w_k is row k of W
-// (leading dimension ldw; f32, or bf16 widened as loaded), read in place, eight rows per pass: each pass
+// (leading dimension ldw; f32: bf16 has stream_rows_bf16 below), read in place, eight rows per pass: each pass
 // reads eight contiguous row segments and updates the RB out rows, which stay in L1 (RB x jw floats).
 // Per column the products are added one k at a time, in k order, with the expression micro_fixed uses,
 // so a column's bits do not depend on which path computed it.
@@ -169,6 +181,76 @@ __attribute__((always_inline)) inline void stream_rows(int64_t K, int64_t jw, co
     }
 }
 
+// stream_rows for bf16 W on split accumulators (acc: RB rows, leading dimension lda, a multiple of 16
+// floats, in the split layout): acc[rr] += sum_k x[rr, k] * w_k[0..jw) for k < K in order. Per column
+// the same operations in the same order as stream_rows (one multiply-add per k, in k order), so the
+// bits are those of the f32-widened W on any path.
+template <int RB>
+__attribute__((always_inline)) inline void stream_step16(const uint16_t *const (&wq)[8], const float (&xs)[RB][8],
+                                                         int64_t j, int64_t cnt, float *acc, int64_t lda) {
+    v16pair wv[8];
+    for (int q = 0; q < 8; ++q) wv[q] = cnt < 16 ? load16_part(wq[q] + j, cnt) : load16(wq[q] + j);
+    for (int rr = 0; rr < RB; ++rr) {
+        float *ap = acc + rr * lda + j;
+        v8f e = load8(ap), o = load8(ap + 8);
+        for (int q = 0; q < 8; ++q) {
+            e += xs[rr][q] * wv[q].even;
+            o += xs[rr][q] * wv[q].odd;
+        }
+        store8(ap, e);
+        store8(ap + 8, o);
+    }
+}
+
+template <int RB>
+__attribute__((always_inline)) inline void stream_rows_bf16(int64_t K, int64_t jw, const float *x, int64_t ldx,
+                                                            const uint16_t *w, int64_t ldw, float *acc, int64_t lda) {
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+        const uint16_t *wq[8];
+        for (int q = 0; q < 8; ++q) wq[q] = w + (k + q) * ldw;
+        float xs[RB][8];
+        for (int rr = 0; rr < RB; ++rr)
+            for (int q = 0; q < 8; ++q) xs[rr][q] = x[rr * ldx + k + q];
+        int64_t j = 0;
+        // One or two rows: two groups (32 columns) per step and row, four independent chains of 8
+        // multiply-adds (one group's two chains left the one-row encoder latency-bound at about 70% of
+        // the read rate); W is widened again for the second row (from L1). More rows share the widened
+        // W of one group (stream_step16), which measured faster from 4 rows on.
+        for (; RB <= 2 && j + 32 <= jw; j += 32)
+            for (int rr = 0; rr < RB; ++rr) {
+                float *ap = acc + rr * lda + j;
+                v8f e0 = load8(ap), o0 = load8(ap + 8), e1 = load8(ap + 16), o1 = load8(ap + 24);
+                for (int q = 0; q < 8; ++q) {
+                    const v16pair w0 = load16(wq[q] + j), w1 = load16(wq[q] + j + 16);
+                    e0 += xs[rr][q] * w0.even;
+                    o0 += xs[rr][q] * w0.odd;
+                    e1 += xs[rr][q] * w1.even;
+                    o1 += xs[rr][q] * w1.odd;
+                }
+                store8(ap, e0);
+                store8(ap + 8, o0);
+                store8(ap + 16, e1);
+                store8(ap + 24, o1);
+            }
+        for (; j < jw; j += 16) stream_step16<RB>(wq, xs, j, std::min<int64_t>(16, jw - j), acc, lda);
+    }
+    for (; k < K; ++k) {  // the last K % 8 rows of W, one at a time
+        const uint16_t *wk = w + k * ldw;
+        for (int64_t j = 0; j < jw; j += 16) {
+            const v16pair wv = j + 16 <= jw ? load16(wk + j) : load16_part(wk + j, jw - j);
+            for (int rr = 0; rr < RB; ++rr) {
+                float *ap = acc + rr * lda + j;
+                v8f e = load8(ap), o = load8(ap + 8);
+                e += x[rr * ldx + k] * wv.even;
+                o += x[rr * ldx + k] * wv.odd;
+                store8(ap, e);
+                store8(ap + 8, o);
+            }
+        }
+    }
+}
+
 template <class WT>
 __attribute__((always_inline)) inline void stream_any(int64_t rb, int64_t K, int64_t jw, const float *x, int64_t ldx,
                                                       const WT *w, int64_t ldw, float *out, int64_t ldo) {
@@ -188,8 +270,38 @@ SAS_CLONES void stream(int64_t rb, int64_t K, int64_t jw, const float *x, int64_
     stream_any(rb, K, jw, x, ldx, w, ldw, out, ldo);
 }
 SAS_CLONES void stream(int64_t rb, int64_t K, int64_t jw, const float *x, int64_t ldx, const uint16_t *w_bf16,
-                       int64_t ldw, float *out, int64_t ldo) {
-    stream_any(rb, K, jw, x, ldx, w_bf16, ldw, out, ldo);
+                       int64_t ldw, float *acc, int64_t lda) {
+    switch (rb) {
+    case 1: stream_rows_bf16<1>(K, jw, x, ldx, w_bf16, ldw, acc, lda); break;
+    case 2: stream_rows_bf16<2>(K, jw, x, ldx, w_bf16, ldw, acc, lda); break;
+    case 3: stream_rows_bf16<3>(K, jw, x, ldx, w_bf16, ldw, acc, lda); break;
+    case 4: stream_rows_bf16<4>(K, jw, x, ldx, w_bf16, ldw, acc, lda); break;
+    case 5: stream_rows_bf16<5>(K, jw, x, ldx, w_bf16, ldw, acc, lda); break;
+    case 6: stream_rows_bf16<6>(K, jw, x, ldx, w_bf16, ldw, acc, lda); break;
+    case 7: stream_rows_bf16<7>(K, jw, x, ldx, w_bf16, ldw, acc, lda); break;
+    default: stream_rows_bf16<8>(K, jw, x, ldx, w_bf16, ldw, acc, lda); break;
+    }
+}
+
+// Row segments to and from the split layout of stream_rows_bf16: per 16 columns the 8 even, then the 8
+// odd; the last group zero-padded.
+void split16(const float *in, int64_t jw, float *acc) {
+    for (int64_t j = 0; j < jw; j += 16) {
+        float *a = acc + j;
+        for (int i = 0; i < 16; ++i) {
+            const int64_t c = j + (i < 8 ? 2 * i : 2 * (i - 8) + 1);
+            a[i] = c < jw ? in[c] : 0.0f;
+        }
+    }
+}
+void unsplit16(const float *acc, int64_t jw, float *out) {
+    for (int64_t j = 0; j < jw; j += 16) {
+        const float *a = acc + j;
+        for (int i = 0; i < 16; ++i) {
+            const int64_t c = j + (i < 8 ? 2 * i : 2 * (i - 8) + 1);
+            if (c < jw) out[c] = a[i];
+        }
+    }
 }
 
 inline float relu(float v) { return v > 0.0f ? v : 0.0f; }
@@ -203,9 +315,13 @@ constexpr int64_t kStreamK = 16;  // streamed path, f16 W: rows converted to f32
 // hardware prefetchers follow; in tiles under 1024 columns (the dense decode's d = 2304 columns make 320
 // on 2 workers) it ran slower than the packed path from 2 rows on (RESULTS-cpu.md), so it takes them
 // only for one row (nothing to reuse a packed block).
-int64_t stream_tile(int64_t N, int64_t n) {
+// one_task: the call is one task of a caller's parallel loop (decode_dense's chunks), so its tiles need not
+// be shared among workers: as wide as the cap allows.
+int64_t stream_tile(int64_t N, int64_t n, bool one_task) {
+    const int64_t cap = n > 4 ? 1024 : 2048;
+    if (one_task) return std::min<int64_t>(cap, std::max<int64_t>(256, (N + 63) / 64 * 64));
     const int64_t per = (N + 4 * num_threads() - 1) / (4 * num_threads());
-    return std::min<int64_t>(n > 4 ? 1024 : 2048, std::max<int64_t>(256, (per + 63) / 64 * 64));
+    return std::min<int64_t>(cap, std::max<int64_t>(256, (per + 63) / 64 * 64));
 }
 
 // out[r, j] = mode(A[r,:] . W[:, j] + b[j]) for r < n, j < N; A is f32 [n, K] with leading dimension lda,
@@ -218,12 +334,14 @@ int64_t stream_tile(int64_t N, int64_t n) {
 // RESULTS-cpu.md.) Both add a column's products one k at a time in k order with the same operations, so
 // a row's result does not depend on the batch it came in (test_encode checks it).
 void gemm_bias_act(sas_dtype dt, const float *A, int64_t lda, int64_t n, int64_t K, const void *W, const void *b,
-                   const void *thr, int64_t N, Mode mode, float *out, int64_t ldo) {
-    const bool streamed = n == 1 || (n <= kStreamRows && stream_tile(N, n) >= 1024);
-    const int64_t tj = streamed ? stream_tile(N, n) : kTileJ;
+                   const void *thr, int64_t N, Mode mode, float *out, int64_t ldo, bool one_task = false) {
+    const bool streamed = n == 1 || (n <= kStreamRows && stream_tile(N, n, one_task) >= 1024);
+    const int64_t tj = streamed ? stream_tile(N, n, one_task) : kTileJ;
     const int64_t tiles = (N + tj - 1) / tj;
     parallel_for(tiles, n * K * tj + K * tj, [&](int64_t t0, int64_t t1) {
-        std::vector<float> wbuf(static_cast<size_t>(streamed ? (dt == SAS_F32 ? 0 : kStreamK * tj) : kTileK * kTileJ));
+        std::vector<float> wbuf(static_cast<size_t>(streamed ? (dt == SAS_F16 ? kStreamK * tj : 0) : kTileK * kTileJ));
+        // bf16, streamed: the tile's accumulators in the split layout (stream_rows_bf16).
+        std::vector<float> abuf(static_cast<size_t>(streamed && dt == SAS_BF16 ? n * ((tj + 15) / 16 * 16) : 0));
         for (int64_t t = t0; t < t1; ++t) {
             const int64_t j0 = t * tj, jw = std::min(tj, N - j0);
             for (int64_t r = 0; r < n; ++r) {
@@ -235,7 +353,10 @@ void gemm_bias_act(sas_dtype dt, const float *A, int64_t lda, int64_t n, int64_t
             if (streamed && dt == SAS_F32) {
                 stream(n, K, jw, A, lda, static_cast<const float *>(W) + j0, N, out + j0, ldo);
             } else if (streamed && dt == SAS_BF16) {
-                stream(n, K, jw, A, lda, static_cast<const uint16_t *>(W) + j0, N, out + j0, ldo);
+                const int64_t la = (tj + 15) / 16 * 16;
+                for (int64_t r = 0; r < n; ++r) split16(out + r * ldo + j0, jw, &abuf[size_t(r * la)]);
+                stream(n, K, jw, A, lda, static_cast<const uint16_t *>(W) + j0, N, abuf.data(), la);
+                for (int64_t r = 0; r < n; ++r) unsplit16(&abuf[size_t(r * la)], jw, out + r * ldo + j0);
             } else if (streamed) {
                 for (int64_t k0 = 0; k0 < K; k0 += kStreamK) {
                     const int64_t kc = std::min(kStreamK, K - k0);
@@ -405,14 +526,33 @@ sas_status encode_subset(sas_dtype dt, const void *x, int64_t ldx, int64_t n, in
 sas_status decode_dense(sas_dtype dt, void *x, int64_t ldx, int64_t n, int64_t d, const void *W_dec, int64_t m,
                         const float *c, int64_t ldc) {
     if (n == 0) return SAS_OK;
-    // The non-sparse decode as a GEMM (c [n, m] . W_dec [m, d]), then x += it, rounded once.
-    std::vector<float> tmp(static_cast<size_t>(n * d));
-    gemm_bias_act(dt, c, ldc, n, m, W_dec, nullptr, nullptr, d, kPre, tmp.data(), d);
-    parallel_for(n, d * 4, [&](int64_t r0, int64_t r1) {
-        std::vector<float> row(static_cast<size_t>(d));
+    // The non-sparse decode as a GEMM (c [n, m] . W_dec [m, d]), split along m: chunks of whole W_dec
+    // rows (d contiguous values each), one task per chunk, so every worker streams its own rows from
+    // memory and none waits on a share of d's few column tiles (d = 2304 made 9 tiles of 256 for 2
+    // workers, and short pieces of each row). The chunks' partial sums are added in chunk order and x
+    // += their sum, rounded once; the chunk size depends on m only, so the result does not depend on
+    // the number of workers.
+    const int64_t rows_per_chunk = std::max<int64_t>(4096, (m + 63) / 64);
+    const int64_t chunks = (m + rows_per_chunk - 1) / rows_per_chunk;
+    const size_t es = dtype_size(dt);
+    std::vector<float> part(static_cast<size_t>(chunks * n * d));
+    parallel_for(chunks, n * rows_per_chunk * d, [&](int64_t c0, int64_t c1) {
+        for (int64_t ch = c0; ch < c1; ++ch) {
+            const int64_t k0 = ch * rows_per_chunk, kc = std::min(rows_per_chunk, m - k0);
+            gemm_bias_act(dt, c + k0, ldc, n, kc, static_cast<const char *>(W_dec) + size_t(k0 * d) * es, nullptr,
+                          nullptr, d, kPre, &part[size_t(ch * n * d)], d, /*one_task=*/true);
+        }
+    });
+    parallel_for(n, chunks * d * 2, [&](int64_t r0, int64_t r1) {
+        std::vector<float> row(static_cast<size_t>(d)), sum(static_cast<size_t>(d));
         for (int64_t r = r0; r < r1; ++r) {
+            std::copy_n(&part[size_t(r * d)], d, sum.begin());
+            for (int64_t ch = 1; ch < chunks; ++ch) {
+                const float *p = &part[size_t((ch * n + r) * d)];
+                for (int64_t k = 0; k < d; ++k) sum[size_t(k)] += p[k];
+            }
             convert_to_f32(dt, x, r * ldx, d, row.data());
-            for (int64_t k = 0; k < d; ++k) row[size_t(k)] += tmp[size_t(r * d + k)];
+            for (int64_t k = 0; k < d; ++k) row[size_t(k)] += sum[size_t(k)];
             convert_from_f32(dt, row.data(), d, x, r * ldx);
         }
     });

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -40,9 +41,14 @@ public:
             next_.store(0);
             pending_ = nchunks;
             ++generation_;
+            published_.store(generation_, std::memory_order_release);
         }
-        cv_.notify_all();
+        cv_.notify_all();  // no system call when every worker is still spinning (below)
         work();
+        // The workers' last chunks are usually short: spin for them before sleeping on the condition
+        // variable. The lock below is taken either way, so the caller sees the workers' writes.
+        spin_until([this] { return pending_.load(std::memory_order_acquire) == 0 && active_.load() == 0; },
+                   kCallerSpin);
         std::unique_lock<std::mutex> lk(mu_);
         // Wait for the chunks and for every worker that joined to leave work(): no worker can carry a
         // stale job or chunk counter into the next generation.
@@ -71,6 +77,10 @@ private:
         t_in_pool = true;
         uint64_t seen = 0;
         for (;;) {
+            // A worker that just finished spins a little before it sleeps: a call often follows at once
+            // (the fused step's second phase, the next block of rows, a caller's loop), and waking a
+            // sleeping thread took tens of microseconds on a VM (more than a decode-sized job's half).
+            spin_until([&] { return published_.load(std::memory_order_acquire) != seen; }, kWorkerSpin);
             {
                 std::unique_lock<std::mutex> lk(mu_);
                 cv_.wait(lk, [&] { return stop_ || (generation_ != seen && job_ != nullptr); });
@@ -84,15 +94,30 @@ private:
         }
     }
 
+    // Spins until done() or `limit` has passed; done() is read without the lock, so the caller of
+    // spin_until takes the lock afterwards and checks again.
+    template <class Pred> static void spin_until(Pred done, std::chrono::microseconds limit) {
+        const auto end = std::chrono::steady_clock::now() + limit;
+        for (int i = 1; !done(); ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            if (i % 64 == 0 && std::chrono::steady_clock::now() >= end) return;
+        }
+    }
+    static constexpr std::chrono::microseconds kWorkerSpin{50}, kCallerSpin{200};
+
     std::vector<std::thread> threads_;
     std::mutex mu_;
     std::condition_variable cv_, done_cv_;
     const std::function<void(int64_t)> *job_ = nullptr;
     int64_t nchunks_ = 0;
     std::atomic<int64_t> next_{0};
-    int64_t pending_ = 0;
-    int active_ = 0;
+    // pending_ and active_ change under mu_ only; atomic so that the caller can spin on them.
+    std::atomic<int64_t> pending_{0};
+    std::atomic<int> active_{0};
     uint64_t generation_ = 0;
+    std::atomic<uint64_t> published_{0};  // generation_, for the workers' spin
     bool stop_ = false;
 };
 

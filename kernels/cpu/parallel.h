@@ -1,6 +1,8 @@
 // A small shared thread pool (std::thread, no OpenMP). parallel_for stays on the calling thread when
 // the work is small (n = 1 decode steps never pay a wake-up), when called from inside a pool task, or
-// when another thread is already using the pool.
+// when another thread is already using the pool. Workers spin for 50 us after a job before they sleep,
+// and the caller for up to 200 us for the workers' last chunks: waking a sleeping thread took tens of
+// microseconds on a VM, more than half of a few-row steering step.
 #pragma once
 
 #include <cstdint>

@@ -50,10 +50,14 @@ sas_status pack_support(sas_dtype dt, const void *W_enc, const void *b_enc, cons
 namespace {
 constexpr int64_t kChunkD = 512;
 constexpr int64_t kMaxBlockRows = 8;
+constexpr int64_t kFeatGroup = 16;  // phase 2: packed W_dec rows converted to f32 at a time (bf16, f16)
 
 // A block of rb steered rows: f_S for every row from the ORIGINAL rows, c = relu(f_S + lambda v_S) - f_S,
 // then x += c . Wdec_S. Each packed weight row is read once per block and reused by its rows from
-// cache. The two phases use the pool when called outside it (single-block calls).
+// registers: phase 1 takes 3 rows per read of a Wenc_S row (dot_rows_f32), phase 2 keeps 4 rows x 16
+// columns of x in registers over the support (update_rows_f32). The two phases use the pool when called
+// outside it (single-block calls). A row's result does not depend on the block it is in: per element the
+// same operations in the same order (test_steer checks rows alone against rows in batches, bit for bit).
 void steer_block(sas_dtype dt, void *x, int64_t ldx, const int64_t *rows, int64_t rb, int64_t d, const void *Wenc_S,
                  const void *benc_S, const void *thr_S, const void *Wdec_S, int64_t s, sas_activation act,
                  const float *v_S, float lambda) {
@@ -62,37 +66,46 @@ void steer_block(sas_dtype dt, void *x, int64_t ldx, const int64_t *rows, int64_
     // Phase 1: the rb x s dot products, all from the original rows.
     parallel_for(s, rb * d, [&](int64_t i0, int64_t i1) {
         std::vector<float> tmp;
+        float dots[kMaxBlockRows];
         for (int64_t i = i0; i < i1; ++i) {
             const float *w = as_f32(dt, Wenc_S, i * d, d, tmp);
             const float b = load_f32(dt, benc_S, i);
             const float th = act == SAS_ACT_JUMPRELU ? load_f32(dt, thr_S, i) : 0.0f;
+            dot_rows_f32(xf.data(), d, rb, w, d, dots);
             for (int64_t r = 0; r < rb; ++r) {
-                const float pre = dot_f32(&xf[size_t(r * d)], w, d) + b;
+                const float pre = dots[r] + b;
                 const float f = act == SAS_ACT_JUMPRELU ? (pre > th ? pre : 0.0f) : (pre > 0.0f ? pre : 0.0f);
                 const float g = f + lambda * v_S[i];
                 c[size_t(r * s + i)] = (g > 0.0f ? g : 0.0f) - f;
             }
         }
     });
-    std::vector<char> any_row(static_cast<size_t>(rb), 0), any_feat(static_cast<size_t>(s), 0);
+    std::vector<uint8_t> any_row(static_cast<size_t>(rb), 0), any_feat(static_cast<size_t>(s), 0);
     bool any = false;
     for (int64_t r = 0; r < rb; ++r)
         for (int64_t i = 0; i < s; ++i)
             if (c[size_t(r * s + i)] != 0.0f) any_row[size_t(r)] = any_feat[size_t(i)] = any = true;
     if (!any) return;  // nothing to add: x stays bit-for-bit
-    // Phase 2: x += c . Wdec_S, threads over d-chunks, features in ascending order.
+    // Phase 2: x += c . Wdec_S, threads over d-chunks, features in ascending order (groups of kFeatGroup
+    // rows of Wdec_S, converted to f32 together when stored as bf16 or f16).
     const int64_t dchunks = (d + kChunkD - 1) / kChunkD;
     parallel_for(dchunks, rb * s * kChunkD, [&](int64_t t0, int64_t t1) {
-        std::vector<float> tmp;
+        std::vector<float> wbuf(static_cast<size_t>(dt == SAS_F32 ? 0 : kFeatGroup * kChunkD));
+        const float *w[kFeatGroup];
         for (int64_t t = t0; t < t1; ++t) {
             const int64_t d0 = t * kChunkD, dc = std::min(kChunkD, d - d0);
-            for (int64_t i = 0; i < s; ++i) {
-                if (!any_feat[size_t(i)]) continue;
-                const float *w = as_f32(dt, Wdec_S, i * d + d0, dc, tmp);
-                for (int64_t r = 0; r < rb; ++r) {
-                    const float ci = c[size_t(r * s + i)];
-                    if (ci != 0.0f) axpy_f32(&xf[size_t(r * d + d0)], ci, w, dc);
+            for (int64_t g0 = 0; g0 < s; g0 += kFeatGroup) {
+                const int64_t nf = std::min(kFeatGroup, s - g0);
+                for (int64_t q = 0; q < nf; ++q) {
+                    const int64_t i = g0 + q;
+                    if (dt == SAS_F32) {
+                        w[q] = static_cast<const float *>(Wdec_S) + i * d + d0;
+                    } else {
+                        if (any_feat[size_t(i)]) convert_to_f32(dt, Wdec_S, i * d + d0, dc, &wbuf[size_t(q * kChunkD)]);
+                        w[q] = &wbuf[size_t(q * kChunkD)];
+                    }
                 }
+                update_rows_f32(&xf[size_t(d0)], d, rb, &c[size_t(g0)], s, w, &any_feat[size_t(g0)], nf, dc);
             }
             for (int64_t r = 0; r < rb; ++r)
                 if (any_row[size_t(r)]) convert_from_f32(dt, &xf[size_t(r * d + d0)], dc, x, rows[r] * ldx + d0);

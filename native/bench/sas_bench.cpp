@@ -468,8 +468,12 @@ int main(int argc, char **argv) {
                     c(dev, size_t(n * m) * 4);
                 ok(sas::internal::fill_random(dev, dt, x.p, n * d, 21 + uint64_t(n), -1, 1), "fill");
                 ok(sas::internal::fill_random(dev, dt, x2.p, n * d, 31 + uint64_t(n), -1, 1), "fill");
-                DevMem x0(dev, o.ab ? size_t(n * d) * es : 0);  // --ab: x2 as filled, for the agreement checks
-                if (o.ab) ok(sas::internal::copy(dev, x0.p, x2.p, size_t(n * d) * es), "copy");
+                // x2 as filled: the in-place steps (dense baseline, fused step) start from it each time they are
+                // timed, so how often one ran (its adaptive repeat count) does not change the data of the next;
+                // --ab: also the start of the agreement checks.
+                DevMem x0(dev, size_t(n * d) * es);
+                ok(sas::internal::copy(dev, x0.p, x2.p, size_t(n * d) * es), "copy");
+                auto reset_x2 = [&] { ok(sas::internal::copy(dev, x2.p, x0.p, size_t(n * d) * es), "copy"); };
                 const double wbytes = double(d * m) * double(es);
                 const double xbytes = double(n * d) * double(es);
                 std::fprintf(stderr, "d=%" PRId64 " m=%" PRId64 " n=%" PRId64 "...\n", d, m, n);
@@ -665,6 +669,7 @@ int main(int argc, char **argv) {
                                 ok(sas::internal::decode_dense(dev, nullptr, dt, x2.p, d, n, d, Wd.p, m, c.as<float>(), m),
                                    "decode_dense");
                             };
+                            reset_x2();
                             double dense = time_ms(o, dense_step);
                             const double dense_b2b = time_b2b_ms(o, dense, dense_step);
                             std::vector<float> base;  // --ab: x after one variants-off step from x0
@@ -680,6 +685,7 @@ int main(int argc, char **argv) {
                                                           !sas::internal::steer_pdl_ready(dt, &cc)));
                                 if (idle) continue;
                                 EnvSetting env(set);
+                                reset_x2();
                                 const double fused = time_ms(o, fused_step);
                                 Row r{"steer_fused", "JumpReLU" + opt_label(dev, "fused", n, s, d, dt), d, m, n, s, fused,
                                       2.0 * double(s * d) * double(es) + 2 * xbytes + double(s) * (4 + 2 * double(es))};
@@ -690,7 +696,7 @@ int main(int argc, char **argv) {
                                 if (o.ab && dev == SAS_DEVICE_CUDA) {
                                     // One step from the same x (the timed steps kept adding to it): the sums
                                     // differ in order only, so x may differ by one rounding of its dtype.
-                                    ok(sas::internal::copy(dev, x2.p, x0.p, size_t(n * d) * es), "copy");
+                                    reset_x2();
                                     fused_step();
                                     std::vector<float> got = download_as_f32(dev, dt, x2.p, n * d);
                                     const double ulp = dt == SAS_BF16 ? 1.0 / 128 : dt == SAS_F16 ? 1.0 / 1024 : 1e-5;

@@ -349,6 +349,54 @@ void test_fused(sas_dtype dt, SteerCase c, uint64_t seed) {
     }
 }
 
+// The CPU twin steers a row to the same bits whatever batch it comes in: alone (the n = 1 path, phases
+// on the pool), or in batches of 2, 3, 5, 8 and 13 rows (blocks of up to 8 rows; dot products 3 rows and
+// updates 4 rows at a time, the rest 2 or 1), so a token's steering does not depend on how many tokens
+// share its call.
+void test_fused_batch_invariance(sas_dtype dt, int64_t d, int64_t s, uint64_t seed) {
+    Rng rng(seed);
+    const int64_t m = 700, n = 13, ldx = d + 1;
+    const size_t es = sas::dtype_size(dt);
+    Sae sae = make_sae(dt, d, m, rng);
+    Arr x = randn(dt, n * ldx, rng, 2.0);
+    std::vector<int64_t> S;
+    for (int64_t i = 0; i < s; ++i) S.push_back((i * 37 + 5) % m);
+    std::vector<float> vS(static_cast<size_t>(s));
+    for (auto &v : vS) v = float(3.0 * rng.normal());
+    char ctx[160];
+    std::snprintf(ctx, sizeof ctx, "steer_fused batch invariance cpu %s d=%lld s=%lld", dn(dt), (long long)d,
+                  (long long)s);
+    g_ctx = ctx;
+    Packed p = pack(SAS_DEVICE_CPU, sae, S, true);
+    Buf bv = upload(SAS_DEVICE_CPU, vS);
+    // rows [r0, r0 + b) of x steered as one call; the result's bytes
+    auto steer = [&](int64_t r0, int64_t b) {
+        Arr part(dt, b * ldx);
+        std::memcpy(part.data(), &x.raw[size_t(r0 * ldx) * es], part.bytes());
+        Buf bx = upload(SAS_DEVICE_CPU, part);
+        check_ok(sas_steer_fused(SAS_DEVICE_CPU, nullptr, dt, bx.p, ldx, b, d, dt, p.We.p, p.be.p, p.th.p, p.Wd.p, s,
+                                 SAS_ACT_JUMPRELU, bv.as<float>(), 3.0f, nullptr),
+                 "sas_steer_fused");
+        return download_arr(bx, dt, b * ldx);
+    };
+    std::vector<Arr> alone;
+    int changed = 0;
+    for (int64_t r = 0; r < n; ++r) {
+        alone.push_back(steer(r, 1));
+        changed += std::memcmp(alone.back().data(), &x.raw[size_t(r * ldx) * es], size_t(d) * es) != 0;
+    }
+    check(changed == n, "every row is steered (%d of %lld changed)", changed, (long long)n);
+    for (int64_t b : {2, 3, 5, 8, 13}) {
+        int bad = 0;
+        for (int64_t r0 = 0; r0 + b <= n; r0 += b) {
+            Arr got = steer(r0, b);
+            for (int64_t r = 0; r < b; ++r)
+                bad += std::memcmp(&got.raw[size_t(r * ldx) * es], alone[size_t(r0 + r)].data(), size_t(ldx) * es) != 0;
+        }
+        check(bad == 0, "batch of %lld: %d rows differ from the row steered alone", (long long)b, bad);
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -363,8 +411,13 @@ int main() {
         test_decode_dense(dt, 3, 2304, 333, seed++);
         test_decode_dense(dt, 20, 64, 1000, seed++);
         test_decode_dense(dt, 5, 67, 1000, seed++);  // d not a multiple of the vector width
+        // m over the CPU twin's chunk of 4096 W_dec rows: chunks summed in order, a partial last chunk
+        test_decode_dense(dt, 2, 67, 9000, seed++);
+        test_decode_dense(dt, 12, 40, 4097, seed++);
         test_pack(dt, 64, 1000, seed++);
         test_pack(dt, 2304, 333, seed++);
+        test_fused_batch_invariance(dt, 2304, 64, seed++);
+        test_fused_batch_invariance(dt, 67, 21, seed++);  // d and s tails
         for (sas_activation act : {SAS_ACT_JUMPRELU, SAS_ACT_RELU}) {
             test_fused(dt, {1, 64, 1000, 8, 4.0f, act}, seed++);
             test_fused(dt, {3, 2304, 1000, 64, -2.5f, act}, seed++);
