@@ -51,6 +51,11 @@ inline bool cand_better(const Cand &a, const Cand &b) { return a.key > b.key || 
 
 // Top-k of vals[0..len) (f32) with index offset `base`, appended to `out` sorted best-first.
 void topk_select_f32(const float *vals, int64_t len, int64_t base, int32_t k, bool by_abs, std::vector<Cand> &out);
+// The same with the first bar given: entries with key <= bar (order_key / abs_key) are skipped unless fewer
+// than k lie above it, when the row is scanned again from nothing (bar = -1). Exact for any bar; tests
+// pass bars too high and too low on purpose.
+void topk_select_from(const float *vals, int64_t len, int64_t base, int32_t k, bool by_abs, int64_t bar,
+                      std::vector<Cand> &out);
 
 // Dot product of two f32 vectors with 32 fixed partial sums (deterministic, vectorisable).
 float dot_f32(const float *a, const float *b, int64_t n);

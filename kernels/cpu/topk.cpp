@@ -1,7 +1,10 @@
 // CPU twin of top-k selection: one pass per row with a rising bar (most entries are rejected 8 at a
 // time by one vector compare), a buffer pruned by nth_element, then a sort of the k survivors by
-// (value desc, index asc). Long rows with few of them are split into chunks whose top-k are merged:
-// exact, because the global top-k lies in the union of the chunks' top-k under the same total order.
+// (value desc, index asc). For k >= 32 the bar starts from a sample of the row. Nothing in the pass
+// branches on an entry's value except the 8-wide test (timed on rows the benchmarks do not repeat: a
+// branch predictor learns one repeated row). Long rows with few of them are split into chunks whose
+// top-k are merged: exact, because the global top-k lies in the union of the chunks' top-k under the
+// same total order.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -47,54 +50,123 @@ template <bool ABS> __attribute__((always_inline)) inline bool any_above8(const 
     return (w[0] | w[1] | w[2] | w[3]) != 0;
 }
 
+struct Better {
+    bool operator()(const Cand &a, const Cand &b) const { return cand_better(a, b); }
+};
+
+template <bool ABS> __attribute__((always_inline)) inline uint32_t key_of(float v) {
+    return ABS ? abs_key(v) : order_key(v);
+}
+
+// One pass over vals[0, len) keeping the candidates with key > bar in buf[0, cnt) (buf has cap + 8 slots);
+// bar = -1 keeps everything until the first cut. When cnt reaches cap, the best kk stay (nth_element) and
+// the bar rises to the k-th key: entries seen later with a key at or below it are worse than all kept ones
+// (lower key, or equal key and higher index). Returns cnt. Once there is a bar, most blocks of 8 are
+// rejected whole by one vector compare; a block with an entry above it is appended without a branch
+// per entry (each entry written, only those above the bar counted), since whether an entry passes is
+// data, which a branch predictor cannot learn from one row to the next.
 template <bool ABS>
-__attribute__((always_inline)) inline void select_scan(const float *vals, int64_t len, int64_t base, size_t kk,
-                                                       size_t cap, std::vector<Cand> &buf) {
-    bool cut = false;
-    uint32_t bar = 0;
-    auto visit = [&](int64_t j) {
-        const uint32_t key = ABS ? abs_key(vals[j]) : order_key(vals[j]);
-        if (cut && key <= bar) return;
-        buf.push_back(Cand{key, base + j});
-        if (buf.size() >= cap) {
-            std::nth_element(buf.begin(), buf.begin() + (kk - 1), buf.end(), cand_better);
-            buf.resize(kk);
-            bar = buf[kk - 1].key;
-            cut = true;
-        }
+__attribute__((always_inline)) inline size_t select_scan(const float *vals, int64_t len, int64_t base, size_t kk,
+                                                         size_t cap, int64_t bar, Cand *buf) {
+    size_t cnt = 0;
+    auto cut = [&] {
+        std::nth_element(buf, buf + (kk - 1), buf + cnt, Better{});
+        cnt = kk;
+        bar = buf[kk - 1].key;
     };
     int64_t j = 0;
-    // Once the bar has risen, most blocks of 8 are rejected whole by one vector compare; a block with an
-    // entry above the bar goes through the scalar path, all 8 (the bar may rise inside it).
     for (; j + 8 <= len; j += 8) {
-        if (cut && !any_above8<ABS>(vals + j, bar)) continue;
-        for (int64_t i = j; i < j + 8; ++i) visit(i);
+        if (bar >= 0 && !any_above8<ABS>(vals + j, uint32_t(bar))) continue;
+        for (int64_t i = j; i < j + 8; ++i) {
+            const uint32_t key = key_of<ABS>(vals[i]);
+            buf[cnt] = Cand{key, base + i};
+            cnt += int64_t(key) > bar;
+        }
+        if (cnt >= cap) cut();
     }
-    for (; j < len; ++j) visit(j);
+    for (; j < len; ++j) {
+        const uint32_t key = key_of<ABS>(vals[j]);
+        buf[cnt] = Cand{key, base + j};
+        cnt += int64_t(key) > bar;
+        if (cnt >= cap) cut();
+    }
+    return cnt;
+}
+
+// A first bar from a sample of the row's keys (one per stride of len / S, at a hashed offset inside it, so
+// periodic rows do not alias): the key with about 1.5k + 32 of the row's entries expected at or above it,
+// minus one. With it the pass skips most of the row from the start instead of raising its bar from
+// nothing. -1 (no bar) for short rows, for k < 32, when the bar would keep more than an eighth of the row,
+// and when the sampled key is the lowest or shared by many sampled entries.
+template <bool ABS> __attribute__((always_inline)) inline int64_t sample_bar(const float *vals, int64_t len, size_t kk) {
+    if (len < 4096 || kk < 32) return -1;  // small k: the bar raised from nothing is as fast (measured)
+    const int64_t S = std::min<int64_t>(4096, std::max<int64_t>(256, len / 64));
+    const int64_t r = int64_t((1.5 * double(kk) + 32.0) * double(S) / double(len));  // rank, 0 = largest
+    if (r >= S / 8) return -1;
+    uint32_t keys[4096];
+    const uint64_t stride = uint64_t(len / S);  // the last len % S entries are not sampled
+    for (int64_t i = 0; i < S; ++i) {
+        const uint64_t h = ((uint64_t(i) + 1) * 0x9e3779b97f4a7c15ull) >> 32;  // 32 hashed bits
+        keys[i] = key_of<ABS>(vals[uint64_t(i) * stride + ((h * stride) >> 32)]);
+    }
+    // The r + 1 largest sampled keys, kept sorted descending in top[] (r < S / 8: at most 512); most keys
+    // fall below the smallest of them and cost one compare.
+    uint32_t top[512];
+    std::copy(keys, keys + r + 1, top);
+    std::sort(top, top + r + 1, [](uint32_t a, uint32_t b) { return a > b; });
+    for (int64_t i = r + 1; i < S; ++i) {
+        const uint32_t key = keys[i];
+        if (key <= top[r]) continue;
+        int64_t p = r;
+        for (; p > 0 && top[p - 1] < key; --p) top[p] = top[p - 1];
+        top[p] = key;
+    }
+    const uint32_t t = top[r];
+    // A key shared by many entries (the zeros of a sparse code): a bar below it would keep them all, and
+    // the bar the scan raises from nothing skips them after its first cut anyway.
+    int64_t ties = 0;
+    for (int64_t i = 0; i < S; ++i) ties += keys[i] == t;
+    if (t == 0 || ties > r + 8) return -1;
+    return int64_t(t) - 1;
+}
+
+template <bool ABS>
+__attribute__((always_inline)) inline void select_into(const float *vals, int64_t len, int64_t base, size_t kk, int64_t bar, std::vector<Cand> &out) {
+    const size_t cap = std::max<size_t>(2 * kk, kk + 64);
+    std::vector<Cand> buf(cap + 8);
+    size_t cnt = select_scan<ABS>(vals, len, base, kk, cap, bar, buf.data());
+    // Fewer than k entries above a first bar: it was too high (a sample that missed), so the top k is not
+    // known to lie above it. Scan again from nothing; cnt reaches min(k, len) then.
+    if (cnt < kk && bar >= 0) cnt = select_scan<ABS>(vals, len, base, kk, cap, -1, buf.data());
+    if (cnt > kk) {
+        std::nth_element(buf.begin(), buf.begin() + int64_t(kk - 1), buf.begin() + int64_t(cnt), Better{});
+        cnt = kk;
+    }
+    std::sort(buf.begin(), buf.begin() + int64_t(cnt), Better{});
+    out.insert(out.end(), buf.begin(), buf.begin() + int64_t(cnt));
 }
 
 }  // namespace
+
+SAS_CLONES void topk_select_from(const float *vals, int64_t len, int64_t base, int32_t k, bool by_abs,
+                                 int64_t bar, std::vector<Cand> &out) {
+    if (by_abs)
+        select_into<true>(vals, len, base, size_t(k), bar, out);
+    else
+        select_into<false>(vals, len, base, size_t(k), bar, out);
+}
 
 SAS_CLONES void topk_select_f32(const float *vals, int64_t len, int64_t base, int32_t k, bool by_abs,
                                 std::vector<Cand> &out) {
     // Scan in index order keeping candidates in a buffer; when it holds 2k (at least k + 64), keep its
     // best k (nth_element) and raise the bar to the k-th key. A small buffer raises the bar early, after
-    // which the 8-wide compare rejects most of a long row (k + 1024 before: 2x slower at m = 16k, k = 64). Entries are visited in ascending index,
-    // so once the buffer has been cut, an entry equal to the bar is never better than a kept one.
+    // which the 8-wide compare rejects most of a long row (k + 1024 before: 2x slower at m = 16k, k = 64).
+    // The bar starts from a sample of the row (sample_bar) where that pays.
     const size_t kk = size_t(k);
-    const size_t cap = std::max<size_t>(2 * kk, kk + 64);
-    std::vector<Cand> buf;
-    buf.reserve(std::min<size_t>(cap + 1, size_t(len)));
     if (by_abs)
-        select_scan<true>(vals, len, base, kk, cap, buf);
+        select_into<true>(vals, len, base, kk, sample_bar<true>(vals, len, kk), out);
     else
-        select_scan<false>(vals, len, base, kk, cap, buf);
-    if (buf.size() > kk) {
-        std::nth_element(buf.begin(), buf.begin() + (kk - 1), buf.end(), cand_better);
-        buf.resize(kk);
-    }
-    std::sort(buf.begin(), buf.end(), cand_better);
-    out.insert(out.end(), buf.begin(), buf.end());
+        select_into<false>(vals, len, base, kk, sample_bar<false>(vals, len, kk), out);
 }
 
 namespace {
@@ -156,7 +228,7 @@ sas_status topk_rows(sas_dtype dt, const void *x, int64_t ldx, int64_t n, int64_
         });
         std::vector<Cand> all;
         for (auto &p : parts) all.insert(all.end(), p.begin(), p.end());
-        std::partial_sort(all.begin(), all.begin() + k, all.end(), cand_better);
+        std::partial_sort(all.begin(), all.begin() + k, all.end(), Better{});
         emit(dt, row, all, k, out_values + r * k, out_indices + r * k);
     }
     return SAS_OK;

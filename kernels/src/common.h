@@ -112,10 +112,13 @@ void convert_from_f32(sas_dtype dt, const float *in, int64_t count, void *p, int
 // ---- top-k ordering --------------------------------------------------------------------------
 // A total order on f32 as an unsigned key: larger key = larger value; -0 and +0 are equal; NaNs
 // sort above +inf. Used by the CPU and CUDA top-k so both give the same order.
+// Written without branches: the CPU top-k computes it for entries whose sign and zeroness are data, where a
+// branch would be mispredicted (the scan of a Gaussian or mostly-zero row spent most of its time there).
 inline uint32_t order_key(float v) {
     uint32_t u = f32_bits(v);
-    if ((u & 0x7fffffffu) == 0) u = 0;  // -0 == +0
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    u &= 0u - uint32_t((u & 0x7fffffffu) != 0);            // -0 == +0
+    const uint32_t neg = uint32_t(int32_t(u) >> 31);        // all ones where the sign is set
+    return u ^ (neg | 0x80000000u);                         // ~u if negative, u | 0x80000000 otherwise
 }
 // The key of |v|: the magnitude bits order non-negative floats.
 inline uint32_t abs_key(float v) { return f32_bits(v) & 0x7fffffffu; }

@@ -2,6 +2,7 @@
 // with ties, k = 1, k = m, rows with fewer than k non-zeros, long rows (chunked path); CUDA == CPU.
 #include <numeric>
 
+#include "../cpu/cpu_kernels.h"
 #include "test_util.h"
 
 using namespace t;
@@ -127,6 +128,32 @@ void run_abs(sas_dtype dt, int64_t m, int32_t k, Fill fill, uint64_t seed) {
     }
 }
 
+// The CPU twin's scan from a given first bar (sas::cpu::topk_select_from): the result must not depend on
+// the bar, whether it lies below the k-th key (a prime that keeps more than needed), exactly one below it,
+// at it or above it (too high: fewer than k entries above it, so the scan must start again from nothing).
+void run_bars(int64_t len, int32_t k, Fill fill, bool by_abs, uint64_t seed) {
+    Rng rng(seed);
+    Arr x = make_rows(SAS_F32, len, fill, rng);
+    std::vector<float> v(static_cast<size_t>(len));
+    for (int64_t i = 0; i < len; ++i) v[size_t(i)] = float(x.at(i));
+    auto key = [&](int64_t i) { return by_abs ? sas::abs_key(v[size_t(i)]) : sas::order_key(v[size_t(i)]); };
+    const auto order = ref_order(x, 0, len, by_abs);
+    const int64_t kth = int64_t(key(order[size_t(k - 1)])), top = int64_t(key(order[0]));
+    const int64_t mid = int64_t(key(order[size_t(std::min<int64_t>(len - 1, 3 * int64_t(k)))]));
+    for (int64_t bar : {int64_t(-1), int64_t(0), mid - 1, kth - 1, kth, kth + 1, top, int64_t(0xffffffffu)}) {
+        char ctx[200];
+        std::snprintf(ctx, sizeof ctx, "topk_select_from len=%lld k=%d fill=%d abs=%d bar=%lld", (long long)len, k,
+                      int(fill), int(by_abs), (long long)bar);
+        g_ctx = ctx;
+        std::vector<sas::cpu::Cand> out;
+        sas::cpu::topk_select_from(v.data(), len, 0, k, by_abs, bar, out);
+        int bad = out.size() == size_t(k) ? 0 : 1;
+        for (size_t i = 0; i < out.size() && i < size_t(k); ++i)
+            if (out[i].idx != order[i] || out[i].key != key(order[i])) ++bad;
+        check(bad == 0, "%zu candidates, %d differ from the stable reference order", out.size(), bad);
+    }
+}
+
 void all_cases(uint64_t seed) {
     for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) {
         for (Fill f : {kGauss, kTies, kSparse}) {
@@ -141,6 +168,11 @@ void all_cases(uint64_t seed) {
             run_abs(dt, 100003, 1024, f, seed++);
             run_abs(dt, 7, 7, f, seed++);
         }
+        // Rows long enough for the CPU twin's sampled first bar (k >= 32), and its way around ties: a
+        // sampled key shared by many entries (zeros, the seven values of kTies) gives no bar.
+        for (Fill f : {kGauss, kTies, kSparse, kNear})
+            for (int32_t k : {32, 64, 256}) run_rows(dt, 3, 16384, k, f, seed++);
+        run_abs(dt, 65536, 256, kGauss, seed++);
         run_rows(dt, 2, 3000, 100, kZeros, seed++);
         run_rows(dt, 3, 5000, 300, kNear, seed++);
         run_rows(dt, 2, 70000, 64, kNear, seed++);
@@ -163,6 +195,9 @@ void all_cases(uint64_t seed) {
 
 int main() {
     const Variants base;  // every CUDA kernel variant off
+    for (Fill f : {kGauss, kTies, kSparse, kZeros, kNear})
+        for (int32_t k : {1, 37, 256})
+            for (bool by_abs : {false, true}) run_bars(20000 + k, k, f, by_abs, 500 + uint64_t(k) + uint64_t(f));
     all_cases(100);
     // The CUDA top-k variants (SAS_CUDA_TOPK_STAGE: staged loads; SAS_CUDA_TOPK_REG: keys in registers;
     // SAS_CUDA_TOPK_HIST: a threshold from a histogram), on a GPU only: every case again, CUDA against the
@@ -189,6 +224,19 @@ int main() {
         }
         const Variants on{&sas::variants::kTopkStage};
         all_cases(100);
+    }
+    // The bar raised by a cut, then an entry one key above it alone in its block of 8: [1 x 72, then 0.5
+    // except 1 + 2^-23 at 75]. The first cut (at 65 candidates, k = 1) sets the bar to the key of 1.0; the
+    // block 72..79 must not be rejected whole.
+    g_ctx = "topk one key above a raised bar";
+    {
+        std::vector<float> v(200, 0.5f);
+        std::fill(v.begin(), v.begin() + 72, 1.0f);
+        v[75] = std::nextafter(1.0f, 2.0f);
+        float ov[1];
+        int64_t oi[1];
+        check_ok(sas_topk_rows(SAS_DEVICE_CPU, nullptr, SAS_F32, v.data(), 200, 1, 200, 1, ov, oi), "sas_topk_rows");
+        check(oi[0] == 75, "got index %lld, want 75", (long long)oi[0]);
     }
     // A hand-made tie case: [3, -3, 2, -5, 5, 5, 0, -0]
     g_ctx = "topk hand-made";
