@@ -67,6 +67,9 @@ void dot_rows_f32(const float *x, int64_t ldx, int64_t rows, const float *w, int
 // multiply-add per term and element), held in registers for 4 rows x 16 columns at a time.
 void update_rows_f32(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc, const float *const *w,
                      const uint8_t *use, int64_t nf, int64_t len);
+// The same with bf16 weight rows, widened in registers (exactly: the same bits as converting them first).
+void update_rows_bf16(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc, const uint16_t *const *w,
+                      const uint8_t *use, int64_t nf, int64_t len);
 
 // p + off if dt is f32 (no copy), else converts count elements into tmp and returns tmp.data().
 const float *as_f32(sas_dtype dt, const void *p, int64_t off, int64_t count, std::vector<float> &tmp);

@@ -50,7 +50,7 @@ sas_status pack_support(sas_dtype dt, const void *W_enc, const void *b_enc, cons
 namespace {
 constexpr int64_t kChunkD = 512;
 constexpr int64_t kMaxBlockRows = 8;
-constexpr int64_t kFeatGroup = 16;  // phase 2: packed W_dec rows converted to f32 at a time (bf16, f16)
+constexpr int64_t kFeatGroup = 16;  // phase 2: packed W_dec rows applied together (f16: converted to f32 together)
 
 // A block of rb steered rows: f_S for every row from the ORIGINAL rows, c = relu(f_S + lambda v_S) - f_S,
 // then x += c . Wdec_S. Each packed weight row is read once per block and reused by its rows from
@@ -87,11 +87,14 @@ void steer_block(sas_dtype dt, void *x, int64_t ldx, const int64_t *rows, int64_
             if (c[size_t(r * s + i)] != 0.0f) any_row[size_t(r)] = any_feat[size_t(i)] = any = true;
     if (!any) return;  // nothing to add: x stays bit-for-bit
     // Phase 2: x += c . Wdec_S, threads over d-chunks, features in ascending order (groups of kFeatGroup
-    // rows of Wdec_S, converted to f32 together when stored as bf16 or f16).
+    // rows of Wdec_S, converted to f32 together when stored as f16; bf16 is widened in registers).
     const int64_t dchunks = (d + kChunkD - 1) / kChunkD;
     parallel_for(dchunks, rb * s * kChunkD, [&](int64_t t0, int64_t t1) {
-        std::vector<float> wbuf(static_cast<size_t>(dt == SAS_F32 ? 0 : kFeatGroup * kChunkD));
+        // f16 rows are converted to f32 a group at a time; f32 and bf16 rows are read in place (bf16 widened
+        // in registers, exactly), so update_rows requests them ahead itself.
+        std::vector<float> wbuf(static_cast<size_t>(dt == SAS_F16 ? kFeatGroup * kChunkD : 0));
         const float *w[kFeatGroup];
+        const uint16_t *wh[kFeatGroup];
         for (int64_t t = t0; t < t1; ++t) {
             const int64_t d0 = t * kChunkD, dc = std::min(kChunkD, d - d0);
             for (int64_t g0 = 0; g0 < s; g0 += kFeatGroup) {
@@ -100,12 +103,17 @@ void steer_block(sas_dtype dt, void *x, int64_t ldx, const int64_t *rows, int64_
                     const int64_t i = g0 + q;
                     if (dt == SAS_F32) {
                         w[q] = static_cast<const float *>(Wdec_S) + i * d + d0;
+                    } else if (dt == SAS_BF16) {
+                        wh[q] = static_cast<const uint16_t *>(Wdec_S) + i * d + d0;
                     } else {
                         if (any_feat[size_t(i)]) convert_to_f32(dt, Wdec_S, i * d + d0, dc, &wbuf[size_t(q * kChunkD)]);
                         w[q] = &wbuf[size_t(q * kChunkD)];
                     }
                 }
-                update_rows_f32(&xf[size_t(d0)], d, rb, &c[size_t(g0)], s, w, &any_feat[size_t(g0)], nf, dc);
+                if (dt == SAS_BF16)
+                    update_rows_bf16(&xf[size_t(d0)], d, rb, &c[size_t(g0)], s, wh, &any_feat[size_t(g0)], nf, dc);
+                else
+                    update_rows_f32(&xf[size_t(d0)], d, rb, &c[size_t(g0)], s, w, &any_feat[size_t(g0)], nf, dc);
             }
             for (int64_t r = 0; r < rb; ++r)
                 if (any_row[size_t(r)]) convert_from_f32(dt, &xf[size_t(r * d + d0)], dc, x, rows[r] * ldx + d0);

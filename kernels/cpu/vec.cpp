@@ -45,11 +45,31 @@ __attribute__((always_inline)) inline void store8(float *p, const v8f &v) { std:
 // The first cnt (< 8) floats at p, zeros after; the first cnt lanes of v to p.
 __attribute__((always_inline)) inline v8f load_part(const float *p, int64_t cnt) {
     v8f v = {0, 0, 0, 0, 0, 0, 0, 0};
-    std::memcpy(&v, p, size_t(cnt) * sizeof(float));
+    for (int64_t l = 0; l < cnt && l < 8; ++l) v[l] = p[l];  // (a variable-size memcpy trips GCC's -Wstringop-overflow)
     return v;
 }
 __attribute__((always_inline)) inline void store_part(float *p, const v8f &v, int64_t cnt) {
     std::memcpy(p, &v, size_t(cnt) * sizeof(float));
+}
+// 8 bf16 at p widened to f32 (exact: the bf16 bits are the top half of the f32); the first cnt (< 8), zeros
+// after.
+typedef uint16_t v8h __attribute__((vector_size(16)));
+typedef uint32_t v8w __attribute__((vector_size(32)));
+__attribute__((always_inline)) inline v8f widen8(const v8h &h) {
+    const v8w u = __builtin_convertvector(h, v8w) << 16;
+    v8f v;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+}
+__attribute__((always_inline)) inline v8f load8(const uint16_t *p) {
+    v8h h;
+    std::memcpy(&h, p, sizeof h);
+    return widen8(h);
+}
+__attribute__((always_inline)) inline v8f load_part(const uint16_t *p, int64_t cnt) {
+    v8h h = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t l = 0; l < cnt && l < 8; ++l) h[l] = p[l];
+    return widen8(h);
 }
 
 // dot_f32 for R rows of x at once, bit for bit: per row the same 32 partial sums (four vectors of 8),
@@ -77,17 +97,17 @@ __attribute__((always_inline)) inline void dot_rows(const float *x, int64_t ldx,
     }
 }
 
-// How far ahead update_rows requests each weight row: 128 floats (8 cache lines). Its rows are read 16
+// How far ahead update_rows requests each weight row: 512 bytes (8 cache lines). Its rows are read 16
 // columns at a time, up to 16 rows side by side, a pattern the hardware prefetcher does not follow well: with
 // the packed support out of cache, as between two decode steps, the update ran at ~13 GB/s (one core) and
 // took 44 us of a 60 us fused step (n = 1, s = 64, f32); with this, 21 us (RESULTS-cpu.md, "The fused step
 // with its operands out of cache").
-constexpr int64_t kPrefetchAhead = 128;
-// R rows (1..4) of update_rows_f32, 16 columns (two vectors) at a time; the last < 16 zero-padded
-// through the same expression.
-template <int R>
+constexpr uintptr_t kPrefetchAhead = 512;
+// R rows (1..4) of update_rows_f32 / _bf16, 16 columns (two vectors) at a time; the last < 16 zero-padded
+// through the same expression. T: the weights' element type (float, or uint16_t holding bf16).
+template <int R, class T>
 __attribute__((always_inline)) inline void update_rows(float *y, int64_t ldy, const float *c, int64_t ldc,
-                                                       const float *const *w, const uint8_t *use, int64_t nf,
+                                                       const T *const *w, const uint8_t *use, int64_t nf,
                                                        int64_t len) {
     for (int64_t j = 0; j < len; j += 16) {
         const int64_t c0 = std::min<int64_t>(8, len - j), c1 = std::min<int64_t>(8, len - j - 8);
@@ -99,9 +119,9 @@ __attribute__((always_inline)) inline void update_rows(float *y, int64_t ldy, co
         }
         for (int64_t i = 0; i < nf; ++i) {
             if (!use[i]) continue;
-            const float *wi = w[i] + j;
+            const T *wi = w[i] + j;
             // A hint, never a fault, also past the end of the row (the address is computed as an integer).
-            __builtin_prefetch(reinterpret_cast<const void *>(reinterpret_cast<uintptr_t>(wi) + 4 * kPrefetchAhead), 0, 3);
+            __builtin_prefetch(reinterpret_cast<const void *>(reinterpret_cast<uintptr_t>(wi) + kPrefetchAhead), 0, 3);
             const v8f w0 = c0 < 8 ? load_part(wi, c0) : load8(wi);
             const v8f w1 = c1 <= 0 ? v8f{0, 0, 0, 0, 0, 0, 0, 0} : c1 < 8 ? load_part(wi + 8, c1) : load8(wi + 8);
             for (int r = 0; r < R; ++r) {
@@ -132,8 +152,11 @@ SAS_CLONES void dot_rows_f32(const float *x, int64_t ldx, int64_t rows, const fl
     if (rows - r == 1) dot_rows<1>(x + r * ldx, ldx, w, n, out + r);
 }
 
-SAS_CLONES void update_rows_f32(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc,
-                                const float *const *w, const uint8_t *use, int64_t nf, int64_t len) {
+namespace {
+template <class T>
+__attribute__((always_inline)) inline void update_rows_any(float *y, int64_t ldy, int64_t rows, const float *c,
+                                                           int64_t ldc, const T *const *w, const uint8_t *use,
+                                                           int64_t nf, int64_t len) {
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4) update_rows<4>(y + r * ldy, ldy, c + r * ldc, ldc, w, use, nf, len);
     switch (rows - r) {
@@ -142,6 +165,17 @@ SAS_CLONES void update_rows_f32(float *y, int64_t ldy, int64_t rows, const float
     case 1: update_rows<1>(y + r * ldy, ldy, c + r * ldc, ldc, w, use, nf, len); break;
     default: break;
     }
+}
+}  // namespace
+
+SAS_CLONES void update_rows_f32(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc,
+                                const float *const *w, const uint8_t *use, int64_t nf, int64_t len) {
+    update_rows_any(y, ldy, rows, c, ldc, w, use, nf, len);
+}
+
+SAS_CLONES void update_rows_bf16(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc,
+                                 const uint16_t *const *w, const uint8_t *use, int64_t nf, int64_t len) {
+    update_rows_any(y, ldy, rows, c, ldc, w, use, nf, len);
 }
 
 const float *as_f32(sas_dtype dt, const void *p, int64_t off, int64_t count, std::vector<float> &tmp) {
