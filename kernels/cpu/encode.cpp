@@ -6,12 +6,7 @@
 
 #include "cpu_kernels.h"
 #include "parallel.h"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
-#define SAS_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define SAS_CLONES
-#endif
+#include "simd.h"
 
 namespace sas {
 namespace cpu {
@@ -24,54 +19,11 @@ constexpr int64_t kRowBlock = 4; // x rows sharing one pass over a packed block
 
 enum Mode { kPre = 0, kJump = 1, kRelu = 2 };
 
-// The v8f helpers are always inlined, so the ABI note about passing AVX vectors does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
-// GCC vector extension: 8 floats (one AVX register in the x86-64-v3 clone, two SSE registers otherwise).
-typedef float v8f __attribute__((vector_size(32)));
+using namespace simd;
 
-__attribute__((always_inline)) inline v8f load8(const float *p) {
-    v8f v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-__attribute__((always_inline)) inline void store8(float *p, const v8f &v) { std::memcpy(p, &v, sizeof v); }
-// The first cnt (< 8) floats at p, zeros after; and the first cnt lanes of v to p.
-__attribute__((always_inline)) inline v8f load_part(const float *p, int64_t cnt) {
-    v8f v = {0, 0, 0, 0, 0, 0, 0, 0};
-    std::memcpy(&v, p, size_t(cnt) * sizeof(float));
-    return v;
-}
-__attribute__((always_inline)) inline void store_part(float *p, const v8f &v, int64_t cnt) {
-    std::memcpy(p, &v, size_t(cnt) * sizeof(float));
-}
-// bf16 weights read in place by the streamed path, 16 columns per 32-byte load, widened exactly (a bf16 is
-// the top half of an f32) without crossing lanes: (u << 16) gives the even columns j, j+2, ..., j+14 and
-// (u & 0xffff0000) the odd ones. Widening 8 bf16 in order (zero-extend 16 -> 32 bits) took GCC four
-// shuffle-port operations per vector on AVX2, which bounded the one-row encoder at about 60% of the read
-// rate in bf16; these are two plain integer operations. The accumulators follow: "split" layout, per 16
-// columns the 8 even, then the 8 odd (split16 / unsplit16 below).
-typedef uint32_t v8u __attribute__((vector_size(32)));
-struct v16pair {
-    v8f even, odd;
-};
-__attribute__((always_inline)) inline v16pair widen16(const v8u &u) {
-    const v8u e = u << 16, o = u & 0xffff0000u;
-    v16pair w;
-    std::memcpy(&w.even, &e, sizeof e);
-    std::memcpy(&w.odd, &o, sizeof o);
-    return w;
-}
-__attribute__((always_inline)) inline v16pair load16(const uint16_t *p) {
-    v8u u;
-    std::memcpy(&u, p, sizeof u);
-    return widen16(u);
-}
-// The first cnt (< 16) bf16 at p, zeros after.
-__attribute__((always_inline)) inline v16pair load16_part(const uint16_t *p, int64_t cnt) {
-    v8u u = {0, 0, 0, 0, 0, 0, 0, 0};
-    std::memcpy(&u, p, size_t(cnt) * sizeof(uint16_t));
-    return widen16(u);
-}
+// bf16 W is read in place by the streamed path through simd.h's load16 (16 columns per 32-byte load, the
+// even and the odd ones), on accumulators in the split layout (split16 / unsplit16).
+
 // Every column, tails included, goes through the same 8-wide expression (acc += x * w), so a column's
 // arithmetic (fused multiply-adds in the x86-64-v3 clone, multiply then add in the baseline one) does not
 // depend on where it falls in a tile: a row's bits do not depend on the batch it came in.
@@ -280,27 +232,6 @@ SAS_CLONES void stream(int64_t rb, int64_t K, int64_t jw, const float *x, int64_
     case 6: stream_rows_bf16<6>(K, jw, x, ldx, w_bf16, ldw, acc, lda); break;
     case 7: stream_rows_bf16<7>(K, jw, x, ldx, w_bf16, ldw, acc, lda); break;
     default: stream_rows_bf16<8>(K, jw, x, ldx, w_bf16, ldw, acc, lda); break;
-    }
-}
-
-// Row segments to and from the split layout of stream_rows_bf16: per 16 columns the 8 even, then the 8
-// odd; the last group zero-padded.
-void split16(const float *in, int64_t jw, float *acc) {
-    for (int64_t j = 0; j < jw; j += 16) {
-        float *a = acc + j;
-        for (int i = 0; i < 16; ++i) {
-            const int64_t c = j + (i < 8 ? 2 * i : 2 * (i - 8) + 1);
-            a[i] = c < jw ? in[c] : 0.0f;
-        }
-    }
-}
-void unsplit16(const float *acc, int64_t jw, float *out) {
-    for (int64_t j = 0; j < jw; j += 16) {
-        const float *a = acc + j;
-        for (int i = 0; i < 16; ++i) {
-            const int64_t c = j + (i < 8 ? 2 * i : 2 * (i - 8) + 1);
-            if (c < jw) out[c] = a[i];
-        }
     }
 }
 

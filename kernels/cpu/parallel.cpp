@@ -15,6 +15,12 @@ namespace sas {
 namespace {
 
 thread_local bool t_in_pool = false;
+// Marks the calling thread as running pool work for its lifetime: parallel_for calls inside stay serial.
+struct InPool {
+    bool old = t_in_pool;
+    InPool() { t_in_pool = true; }
+    ~InPool() { t_in_pool = old; }
+};
 
 class Pool {
 public:
@@ -33,7 +39,11 @@ public:
     int workers() const { return int(threads_.size()); }
 
     // Runs chunks [0, nchunks) of job on the workers and the caller; returns when all are done.
-    void run(int64_t nchunks, const std::function<void(int64_t)> &job) {
+    // chunk_cost: the work of one chunk in cost units, for the estimates below.
+    void run(int64_t nchunks, int64_t chunk_cost, const std::function<void(int64_t)> &job) {
+        using clock = std::chrono::steady_clock;
+        const bool waking = asleep_.load(std::memory_order_relaxed) > 0;
+        const auto t0 = clock::now();
         {
             std::lock_guard<std::mutex> lk(mu_);
             job_ = &job;
@@ -44,7 +54,9 @@ public:
             published_.store(generation_, std::memory_order_release);
         }
         cv_.notify_all();  // no system call when every worker is still spinning (below)
-        work();
+        const auto t1 = clock::now();
+        const int64_t mine = work();
+        const auto t2 = clock::now();
         // The workers' last chunks are usually short: spin for them before sleeping on the condition
         // variable. The lock below is taken either way, so the caller sees the workers' writes.
         spin_until([this] { return pending_.load(std::memory_order_acquire) == 0 && active_.load() == 0; },
@@ -54,12 +66,48 @@ public:
         // stale job or chunk counter into the next generation.
         done_cv_.wait(lk, [this] { return pending_ == 0 && active_ == 0; });
         job_ = nullptr;
+        lk.unlock();
+        const auto t3 = clock::now();
+        if (mine > 0) note(unit_ps_, ns(t1, t2) * 1000 / std::max<int64_t>(1, mine * chunk_cost));
+        // What waking sleeping workers cost the caller: the notification, and, when they did none of the
+        // chunks (they woke too late), the wait for them to leave.
+        if (waking) note(wake_ns_, ns(t0, t1) + (mine == nchunks ? ns(t2, t3) : 0));
     }
+
+    // Whether a job of `cost` units should stay on the caller: some worker sleeps, the last job kept on a
+    // caller ended longer ago than a worker spins (so this is not the next of back-to-back calls, where one
+    // wake-up keeps the workers spinning for the rest), and waking has cost the caller more than a quarter
+    // of what the job takes alone (both measured on earlier jobs; before any measurement, no). On a VM here
+    // a wake-up cost the caller ~60 us (the notification, and late joiners when they found nothing left),
+    // and an 8-row fused step called after other work took 106 us alone, 160-240 us with the worker woken
+    // (RESULTS-cpu.md, "bf16 fused step").
+    bool better_alone(int64_t cost) const {
+        if (asleep_.load(std::memory_order_relaxed) == 0) return false;
+        const int64_t wake = wake_ns_.load(std::memory_order_relaxed), unit = unit_ps_.load(std::memory_order_relaxed);
+        if (wake == 0 || unit == 0 || double(cost) * double(unit) / 1000.0 >= 4.0 * double(wake)) return false;
+        const int64_t since = now_ns() - last_alone_end_.load(std::memory_order_relaxed);
+        return since >= std::chrono::nanoseconds(kWorkerSpin).count();
+    }
+    void ended_alone() { last_alone_end_.store(now_ns(), std::memory_order_relaxed); }
 
     std::mutex busy;  // held by the thread currently using the pool
 
 private:
-    void work() {
+    static int64_t now_ns() {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+    template <class T> static int64_t ns(T a, T b) {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
+    }
+    // Exponential moving average (weight 1/4), kept by the caller holding `busy`.
+    static void note(std::atomic<int64_t> &avg, int64_t v) {
+        const int64_t old = avg.load(std::memory_order_relaxed);
+        avg.store(old == 0 ? v : old + (v - old) / 4, std::memory_order_relaxed);
+    }
+
+    // Runs chunks until none is left; returns how many this thread ran.
+    int64_t work() {
         int64_t done = 0;
         for (;;) {
             int64_t c = next_.fetch_add(1);
@@ -72,6 +120,7 @@ private:
             pending_ -= done;
             if (pending_ == 0) done_cv_.notify_all();
         }
+        return done;
     }
     void loop() {
         t_in_pool = true;
@@ -83,7 +132,9 @@ private:
             spin_until([&] { return published_.load(std::memory_order_acquire) != seen; }, kWorkerSpin);
             {
                 std::unique_lock<std::mutex> lk(mu_);
+                asleep_.fetch_add(1, std::memory_order_relaxed);
                 cv_.wait(lk, [&] { return stop_ || (generation_ != seen && job_ != nullptr); });
+                asleep_.fetch_sub(1, std::memory_order_relaxed);
                 if (stop_) return;
                 seen = generation_;
                 ++active_;
@@ -118,6 +169,10 @@ private:
     std::atomic<int> active_{0};
     uint64_t generation_ = 0;
     std::atomic<uint64_t> published_{0};  // generation_, for the workers' spin
+    std::atomic<int> asleep_{0};         // workers past their spin (waiting on cv_, or about to)
+    std::atomic<int64_t> wake_ns_{0};    // average cost of waking them, to the caller
+    std::atomic<int64_t> unit_ps_{0};    // average time of one cost unit on the caller (picoseconds)
+    std::atomic<int64_t> last_alone_end_{0};  // now_ns() when the last job kept on its caller ended
     bool stop_ = false;
 };
 
@@ -164,6 +219,15 @@ void parallel_for(int64_t n, int64_t cost_per_item, const std::function<void(int
         fn(0, n);
         return;
     }
+    if (p->better_alone(n * cost)) {
+        lk.unlock();
+        {
+            const InPool nested_stay_here;
+            fn(0, n);
+        }
+        p->ended_alone();
+        return;
+    }
     const int64_t base = n / nchunks, rem = n % nchunks;
     // Exceptions (std::bad_alloc) must not escape a worker: keep the first, rethrow on the caller.
     std::mutex err_mu;
@@ -178,12 +242,8 @@ void parallel_for(int64_t n, int64_t cost_per_item, const std::function<void(int
             if (!err) err = std::current_exception();
         }
     };
-    struct Flag {  // the caller acts as a pool thread while it helps
-        bool old = t_in_pool;
-        Flag() { t_in_pool = true; }
-        ~Flag() { t_in_pool = old; }
-    } flag;
-    p->run(nchunks, job);
+    const InPool caller_helps;  // the caller acts as a pool thread while it helps
+    p->run(nchunks, (n / nchunks) * cost, job);
     if (err) std::rethrow_exception(err);
 }
 

@@ -1,8 +1,11 @@
 // A small shared thread pool (std::thread, no OpenMP). parallel_for stays on the calling thread when
-// the work is small (n = 1 decode steps never pay a wake-up), when called from inside a pool task, or
-// when another thread is already using the pool. Workers spin for 50 us after a job before they sleep,
-// and the caller for up to 200 us for the workers' last chunks: waking a sleeping thread took tens of
-// microseconds on a VM, more than half of a few-row steering step.
+// the work is small (n = 1 decode steps never pay a wake-up), when called from inside a pool task, when
+// another thread is already using the pool, or when the workers sleep and waking them has cost more than
+// a quarter of what the job takes alone (both measured on earlier jobs), unless the job follows the
+// previous one kept on its caller within a worker's spin (back-to-back calls: one wake-up keeps them
+// spinning). Workers spin for 50 us after a job before they sleep, and the caller for up to 200 us for
+// the workers' last chunks: waking a sleeping thread took tens of microseconds on a VM, more than half of
+// a few-row steering step. Which thread runs a chunk never changes a result.
 #pragma once
 
 #include <cstdint>

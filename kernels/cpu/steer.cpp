@@ -48,30 +48,45 @@ sas_status pack_support(sas_dtype dt, const void *W_enc, const void *b_enc, cons
 }
 
 namespace {
-constexpr int64_t kChunkD = 512;
+constexpr int64_t kChunkD = 512;  // phase 2's columns per task (a multiple of 16: the split layout's groups)
 constexpr int64_t kMaxBlockRows = 8;
 constexpr int64_t kFeatGroup = 16;  // phase 2: packed W_dec rows applied together (f16: converted to f32 together)
 
 // A block of rb steered rows: f_S for every row from the ORIGINAL rows, c = relu(f_S + lambda v_S) - f_S,
-// then x += c . Wdec_S. Each packed weight row is read once per block and reused by its rows from
-// registers: phase 1 takes 3 rows per read of a Wenc_S row (dot_rows_f32), phase 2 keeps 4 rows x 16
-// columns of x in registers over the support (update_rows_f32). The two phases use the pool when called
-// outside it (single-block calls). A row's result does not depend on the block it is in: per element the
-// same operations in the same order (test_steer checks rows alone against rows in batches, bit for bit).
+// then x += c . Wdec_S, in f32 on a copy of the rows. Each packed weight row is read once per block and
+// reused by its rows from registers: phase 1 takes 3 rows per read of a Wenc_S row (dot_rows_*), phase 2
+// keeps 4 rows x 16 columns of x in registers over the support (update_rows_*). The two phases use the pool
+// when called outside it (single-block calls). A row's result does not depend on the block it is in: per
+// element the same operations in the same order (test_steer checks rows alone against rows in batches, bit
+// for bit).
+//
+// bf16 weights are widened in registers, 16 columns per load (simd.h), so the copy of the rows is kept in
+// the split layout (per 16 columns the 8 even, then the 8 odd), zero-padded to a multiple of 16: converting
+// the rows instead, or widening 8 columns in order, left bf16 slower than f32 with half the bytes to read.
+// f32 weights are read in place; f16 ones are converted to f32 a row (phase 1) or a group (phase 2) at a time.
 void steer_block(sas_dtype dt, void *x, int64_t ldx, const int64_t *rows, int64_t rb, int64_t d, const void *Wenc_S,
                  const void *benc_S, const void *thr_S, const void *Wdec_S, int64_t s, sas_activation act,
                  const float *v_S, float lambda) {
-    std::vector<float> xf(static_cast<size_t>(rb * d)), c(static_cast<size_t>(rb * s));
-    for (int64_t r = 0; r < rb; ++r) convert_to_f32(dt, x, rows[r] * ldx, d, &xf[size_t(r * d)]);
+    const bool split = dt == SAS_BF16;
+    const int64_t ld = split ? (d + 15) / 16 * 16 : d;  // the copy's leading dimension
+    std::vector<float> xf(static_cast<size_t>(rb * ld)), c(static_cast<size_t>(rb * s));
+    for (int64_t r = 0; r < rb; ++r) {
+        if (split)
+            bf16_to_split(static_cast<const uint16_t *>(x) + rows[r] * ldx, d, &xf[size_t(r * ld)]);
+        else
+            convert_to_f32(dt, x, rows[r] * ldx, d, &xf[size_t(r * ld)]);
+    }
     // Phase 1: the rb x s dot products, all from the original rows.
     parallel_for(s, rb * d, [&](int64_t i0, int64_t i1) {
         std::vector<float> tmp;
         float dots[kMaxBlockRows];
         for (int64_t i = i0; i < i1; ++i) {
-            const float *w = as_f32(dt, Wenc_S, i * d, d, tmp);
             const float b = load_f32(dt, benc_S, i);
             const float th = act == SAS_ACT_JUMPRELU ? load_f32(dt, thr_S, i) : 0.0f;
-            dot_rows_f32(xf.data(), d, rb, w, d, dots);
+            if (split)
+                dot_rows_bf16_split(xf.data(), ld, rb, static_cast<const uint16_t *>(Wenc_S) + i * d, d, dots);
+            else
+                dot_rows_f32(xf.data(), ld, rb, as_f32(dt, Wenc_S, i * d, d, tmp), d, dots);
             for (int64_t r = 0; r < rb; ++r) {
                 const float pre = dots[r] + b;
                 const float f = act == SAS_ACT_JUMPRELU ? (pre > th ? pre : 0.0f) : (pre > 0.0f ? pre : 0.0f);
@@ -87,11 +102,11 @@ void steer_block(sas_dtype dt, void *x, int64_t ldx, const int64_t *rows, int64_
             if (c[size_t(r * s + i)] != 0.0f) any_row[size_t(r)] = any_feat[size_t(i)] = any = true;
     if (!any) return;  // nothing to add: x stays bit-for-bit
     // Phase 2: x += c . Wdec_S, threads over d-chunks, features in ascending order (groups of kFeatGroup
-    // rows of Wdec_S, converted to f32 together when stored as f16; bf16 is widened in registers).
+    // rows of Wdec_S).
     const int64_t dchunks = (d + kChunkD - 1) / kChunkD;
     parallel_for(dchunks, rb * s * kChunkD, [&](int64_t t0, int64_t t1) {
-        // f16 rows are converted to f32 a group at a time; f32 and bf16 rows are read in place (bf16 widened
-        // in registers, exactly), so update_rows requests them ahead itself.
+        // f16 rows are converted to f32 a group at a time; f32 and bf16 rows are read in place, so the
+        // updates request them ahead themselves.
         std::vector<float> wbuf(static_cast<size_t>(dt == SAS_F16 ? kFeatGroup * kChunkD : 0));
         const float *w[kFeatGroup];
         const uint16_t *wh[kFeatGroup];
@@ -103,20 +118,25 @@ void steer_block(sas_dtype dt, void *x, int64_t ldx, const int64_t *rows, int64_
                     const int64_t i = g0 + q;
                     if (dt == SAS_F32) {
                         w[q] = static_cast<const float *>(Wdec_S) + i * d + d0;
-                    } else if (dt == SAS_BF16) {
+                    } else if (split) {
                         wh[q] = static_cast<const uint16_t *>(Wdec_S) + i * d + d0;
                     } else {
                         if (any_feat[size_t(i)]) convert_to_f32(dt, Wdec_S, i * d + d0, dc, &wbuf[size_t(q * kChunkD)]);
                         w[q] = &wbuf[size_t(q * kChunkD)];
                     }
                 }
-                if (dt == SAS_BF16)
-                    update_rows_bf16(&xf[size_t(d0)], d, rb, &c[size_t(g0)], s, wh, &any_feat[size_t(g0)], nf, dc);
+                if (split)
+                    update_rows_bf16_split(&xf[size_t(d0)], ld, rb, &c[size_t(g0)], s, wh, &any_feat[size_t(g0)], nf, dc);
                 else
-                    update_rows_f32(&xf[size_t(d0)], d, rb, &c[size_t(g0)], s, w, &any_feat[size_t(g0)], nf, dc);
+                    update_rows_f32(&xf[size_t(d0)], ld, rb, &c[size_t(g0)], s, w, &any_feat[size_t(g0)], nf, dc);
             }
-            for (int64_t r = 0; r < rb; ++r)
-                if (any_row[size_t(r)]) convert_from_f32(dt, &xf[size_t(r * d + d0)], dc, x, rows[r] * ldx + d0);
+            for (int64_t r = 0; r < rb; ++r) {
+                if (!any_row[size_t(r)]) continue;
+                if (split)
+                    split_to_bf16(&xf[size_t(r * ld + d0)], dc, static_cast<uint16_t *>(x) + rows[r] * ldx + d0);
+                else
+                    convert_from_f32(dt, &xf[size_t(r * ld + d0)], dc, x, rows[r] * ldx + d0);
+            }
         }
     });
 }

@@ -11,23 +11,15 @@
 
 #include "cpu_kernels.h"
 #include "parallel.h"
+#include "simd.h"
 
 namespace sas {
 namespace cpu {
 
 namespace {
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
-#define SAS_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define SAS_CLONES
-#endif
-
-// The v8 helpers are always inlined, so the ABI note about passing AVX vectors does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
-// GCC vector extension: 8 lanes (one AVX register in the x86-64-v3 clone, two SSE registers otherwise).
-typedef uint32_t v8u __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
+using simd::v8i;
+using simd::v8u;
 
 // Whether any of the 8 floats at p has a key above `bar`: order_key / abs_key lane by lane, exactly as the
 // scalar loop computes them (-0 as +0, NaN above +inf), so skipping a block where this is false rejects

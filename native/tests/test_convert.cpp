@@ -2,6 +2,8 @@
 // checked against an independent reference (nearest representable value by search, ties to even).
 #include <map>
 
+#include "../cpu/cpu_kernels.h"
+#include "../cpu/simd.h"
 #include "test_util.h"
 
 using namespace t;
@@ -89,9 +91,68 @@ void run(bool bf16) {
     check(enc(-0.0f) == 0x8000, "%s: -0 keeps its sign", name);
 }
 
+// The fused step's bf16 rows in the split layout (sas::cpu::bf16_to_split / split_to_bf16, vectorised) against
+// the scalar conversions and simd.h's scalar split16 / unsplit16, bit for bit: every bf16 code, f32 values
+// at and around every rounding midpoint, NaNs (quieted the same way), odd lengths (the zero padding, and
+// nothing written past n).
+void split_rows() {
+    g_ctx = "bf16 split layout";
+    // Every code, in a row of 65536 (a multiple of 16).
+    std::vector<uint16_t> codes(0x10000);
+    for (uint32_t h = 0; h < 0x10000u; ++h) codes[h] = uint16_t(h);
+    std::vector<float> xs(codes.size()), plain(codes.size());
+    sas::cpu::bf16_to_split(codes.data(), int64_t(codes.size()), xs.data());
+    sas::cpu::simd::unsplit16(xs.data(), int64_t(codes.size()), plain.data());
+    int bad = 0;
+    for (uint32_t h = 0; h < 0x10000u; ++h) bad += sas::f32_bits(plain[h]) != (h << 16);
+    check(bad == 0, "bf16_to_split: %d of 65536 codes not widened exactly into their column", bad);
+    // f32 -> bf16 from the split layout: random bits (NaNs and infinities included), every midpoint between
+    // two bf16 codes and one f32 ulp either side.
+    Rng r(13);
+    std::vector<float> vals;
+    for (int i = 0; i < 200000; ++i) vals.push_back(sas::bits_f32(uint32_t(r.next())));
+    for (uint32_t h = 0; h < 0xffffu; ++h) {
+        const uint32_t mid = (h << 16) | 0x8000u;
+        for (uint32_t u : {mid, mid - 1, mid + 1}) vals.push_back(sas::bits_f32(u));
+    }
+    while (vals.size() % 16) vals.push_back(1.0f);
+    std::vector<float> split(vals.size());
+    sas::cpu::simd::split16(vals.data(), int64_t(vals.size()), split.data());
+    std::vector<uint16_t> got(vals.size());
+    sas::cpu::split_to_bf16(split.data(), int64_t(vals.size()), got.data());
+    bad = 0;
+    for (size_t i = 0; i < vals.size(); ++i)
+        if (got[i] != sas::f32_to_bf16(vals[i]) && bad++ < 5)
+            std::printf("   split_to_bf16(0x%08x) = 0x%04x, f32_to_bf16 0x%04x\n", sas::f32_bits(vals[i]), got[i],
+                        sas::f32_to_bf16(vals[i]));
+    check(bad == 0, "split_to_bf16: %d of %zu values rounded otherwise than f32_to_bf16", bad, vals.size());
+    // Odd lengths: the padding of the last group is zero, and the way back writes n values, no more.
+    for (int64_t n : {1, 7, 8, 15, 17, 31, 33, 2309}) {
+        std::vector<uint16_t> x(size_t(n) + 16, 0xbeef);
+        for (int64_t i = 0; i < n; ++i) x[size_t(i)] = uint16_t(r.next());
+        const int64_t padded = (n + 15) / 16 * 16;
+        std::vector<float> row(static_cast<size_t>(padded), 7.0f), want(static_cast<size_t>(padded));
+        sas::cpu::bf16_to_split(x.data(), n, row.data());
+        std::vector<float> widened(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) widened[size_t(i)] = sas::bf16_to_f32(x[size_t(i)]);
+        sas::cpu::simd::split16(widened.data(), n, want.data());
+        check(std::memcmp(row.data(), want.data(), row.size() * sizeof(float)) == 0,
+              "n = %lld: bf16_to_split differs from split16 (padding zero)", (long long)n);
+        std::vector<uint16_t> back(size_t(n) + 16, 0xbeef);
+        sas::cpu::split_to_bf16(row.data(), n, back.data());
+        bool same = true;
+        for (int64_t i = 0; i < n; ++i) same &= back[size_t(i)] == x[size_t(i)] || std::isnan(widened[size_t(i)]);
+        bool untouched = true;
+        for (size_t i = size_t(n); i < back.size(); ++i) untouched &= back[i] == 0xbeef;
+        check(same, "n = %lld: split_to_bf16(bf16_to_split(x)) == x", (long long)n);
+        check(untouched, "n = %lld: split_to_bf16 writes nothing past n", (long long)n);
+    }
+}
+
 }  // namespace
 
 int main() {
+    split_rows();
     run(true);
     run(false);
     // f16 specifics: 65504 is the largest finite value, 65520 rounds to inf, 2^-24 is the smallest subnormal.
