@@ -203,6 +203,9 @@ struct SteerCase {
 };
 
 void test_fused(sas_dtype dt, SteerCase c, uint64_t seed) {
+    // Under ThreadSanitizer: not n = 600 at d = 2304 (CUDA's two launches: {300, 256, 200, 16} and {300, 64,
+    // 200, 16} take them there too).
+    if (skip_under_tsan(double(c.n) * double(c.d) * double(c.m))) return;
     Rng rng(seed);
     const int64_t n = c.n, d = c.d, m = c.m, s = c.s, ldx = d + c.pad;
     Sae sae = make_sae(dt, d, m, rng);
