@@ -59,16 +59,19 @@ void topk_select_from(const float *vals, int64_t len, int64_t base, int32_t k, b
 
 // Dot product of two f32 vectors with 32 fixed partial sums (deterministic, vectorisable).
 float dot_f32(const float *a, const float *b, int64_t n);
-// y[0..n) += a * x[0..n)
-void axpy_f32(float *y, float a, const float *x, int64_t n);
 // out[r] = dot_f32(x + r * ldx, w, n) for r < rows, bit for bit, with w read once per 3 rows.
 void dot_rows_f32(const float *x, int64_t ldx, int64_t rows, const float *w, int64_t n, float *out);
+// The same for an f16 w, widened in order (simd.h): the same bits as dot_rows_f32 on the widened w.
+void dot_rows_f16(const float *x, int64_t ldx, int64_t rows, const uint16_t *w, int64_t n, float *out);
 // The same sum for a bf16 w and rows xs in simd.h's split layout (zero-padded to a multiple of 16 floats),
 // w widened in registers: another fixed summation order than dot_rows_f32 (the lanes hold other columns).
 void dot_rows_bf16_split(const float *xs, int64_t ldx, int64_t rows, const uint16_t *w, int64_t n, float *out);
 // y[r, 0..len) += c[r * ldc + i] * w[i][0..len) for r < rows, for each i < nf with use[i], in i order (one
 // multiply-add per term and element), held in registers for 4 rows x 16 columns at a time.
 void update_rows_f32(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc, const float *const *w,
+                     const uint8_t *use, int64_t nf, int64_t len);
+// The same with f16 weight rows, widened in order: the same bits as update_rows_f32 on the widened rows.
+void update_rows_f16(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc, const uint16_t *const *w,
                      const uint8_t *use, int64_t nf, int64_t len);
 // The same with bf16 weight rows, widened in registers, on rows y in the split layout (zero-padded to a
 // multiple of 16 floats): per column the same bits as update_rows_f32 on the widened rows.
@@ -80,8 +83,13 @@ void update_rows_bf16_split(float *y, int64_t ldy, int64_t rows, const float *c,
 void bf16_to_split(const uint16_t *x, int64_t n, float *xs);
 void split_to_bf16(const float *xs, int64_t n, uint16_t *x);
 
-// p + off if dt is f32 (no copy), else converts count elements into tmp and returns tmp.data().
-const float *as_f32(sas_dtype dt, const void *p, int64_t off, int64_t count, std::vector<float> &tmp);
+// f16 (simd.h, f16.cpp): whether the f16 paths take F16C (x86-64-v3 CPUs, unless SAS_CPU_F16C=0 was set at
+// the first call, or set_f16c(false): tests compare the two paths); and f16 rows to and from f32 that way
+// (exact; rounding to nearest even as f32_to_f16).
+bool has_f16c();
+void set_f16c(bool allowed);
+void f16_to_f32_row(const uint16_t *h, int64_t n, float *out);
+void f32_to_f16_row(const float *in, int64_t n, uint16_t *h);
 
 }  // namespace cpu
 }  // namespace sas

@@ -77,8 +77,9 @@ SAS_CLONES void micro(int64_t rb, int64_t kc, int64_t jw, const float *x, int64_
 }
 
 // out[rr, 0..jw) += sum_k x[rr, k] * w_k[0..jw) for k < K in order, rr < RB, where w_k is row k of W
-// (leading dimension ldw; f32: bf16 has stream_rows_bf16 below), read in place, eight rows per pass: each pass
-// reads eight contiguous row segments and updates the RB out rows, which stay in L1 (RB x jw floats).
+// (leading dimension ldw; f32, or f16 widened in order: bf16 has stream_rows_bf16 below), read in place,
+// eight rows per pass: each pass reads eight contiguous row segments and updates the RB out rows, which
+// stay in L1 (RB x jw floats).
 // Per column the products are added one k at a time, in k order, with the expression micro_fixed uses,
 // so a column's bits do not depend on which path computed it.
 // One 8-column step of stream_rows: out[rr, j..j+8) += sum_q xs[rr][q] * w_q[j..j+8) in q order; `cnt`
@@ -221,6 +222,24 @@ SAS_CLONES void stream(int64_t rb, int64_t K, int64_t jw, const float *x, int64_
                        float *out, int64_t ldo) {
     stream_any(rb, K, jw, x, ldx, w, ldw, out, ldo);
 }
+// f16 W, widened in order (simd.h): stream_rows on f16 pointers, one version per path.
+#if SAS_HAVE_F16C
+SAS_TARGET_V3 void stream_f16c(int64_t rb, int64_t K, int64_t jw, const float *x, int64_t ldx, const uint16_t *w,
+                               int64_t ldw, float *out, int64_t ldo) {
+    stream_any(rb, K, jw, x, ldx, reinterpret_cast<const f16c_t *>(w), ldw, out, ldo);
+}
+#endif
+SAS_CLONES void stream_f16sw(int64_t rb, int64_t K, int64_t jw, const float *x, int64_t ldx, const uint16_t *w,
+                             int64_t ldw, float *out, int64_t ldo) {
+    stream_any(rb, K, jw, x, ldx, reinterpret_cast<const f16sw_t *>(w), ldw, out, ldo);
+}
+void stream_f16(int64_t rb, int64_t K, int64_t jw, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw,
+                float *out, int64_t ldo) {
+#if SAS_HAVE_F16C
+    if (has_f16c()) return stream_f16c(rb, K, jw, x, ldx, w, ldw, out, ldo);
+#endif
+    stream_f16sw(rb, K, jw, x, ldx, w, ldw, out, ldo);
+}
 SAS_CLONES void stream(int64_t rb, int64_t K, int64_t jw, const float *x, int64_t ldx, const uint16_t *w_bf16,
                        int64_t ldw, float *acc, int64_t lda) {
     switch (rb) {
@@ -239,7 +258,6 @@ inline float relu(float v) { return v > 0.0f ? v : 0.0f; }
 
 // The streamed path (stream_rows) takes up to kStreamRows rows, all in one pass over W.
 constexpr int64_t kStreamRows = 8;
-constexpr int64_t kStreamK = 16;  // streamed path, f16 W: rows converted to f32 at a time
 // Its column tile: wide, so each W row is read in long contiguous segments (2048 columns, 8 KiB of f32,
 // for up to 4 rows; 1024 for more, so the n out rows stay within 32 KiB of L1), but at least 4 tiles per
 // worker, so the workers stay balanced. Its gain over the packed path is those long segments, which the
@@ -257,7 +275,7 @@ int64_t stream_tile(int64_t N, int64_t n, bool one_task) {
 
 // out[r, j] = mode(A[r,:] . W[:, j] + b[j]) for r < n, j < N; A is f32 [n, K] with leading dimension lda,
 // W is [K, N] in dtype dt, b may be NULL (no bias). Parallel over column tiles. Up to kStreamRows rows, W
-// is streamed in place (stream_rows; f32 and bf16 read as they are, f16 converted 16 rows at a time) in
+// is streamed in place (stream_rows; bf16 widened into the split layout, f16 in order) in
 // wide tiles, every row in
 // the one pass; more rows pack each W block (128 rows x 256 columns) once as f32 and run it through
 // micro for every block of 4 rows. W is read from memory once either way. (The packed path alone, as
@@ -270,7 +288,7 @@ void gemm_bias_act(sas_dtype dt, const float *A, int64_t lda, int64_t n, int64_t
     const int64_t tj = streamed ? stream_tile(N, n, one_task) : kTileJ;
     const int64_t tiles = (N + tj - 1) / tj;
     parallel_for(tiles, n * K * tj + K * tj, [&](int64_t t0, int64_t t1) {
-        std::vector<float> wbuf(static_cast<size_t>(streamed ? (dt == SAS_F16 ? kStreamK * tj : 0) : kTileK * kTileJ));
+        std::vector<float> wbuf(static_cast<size_t>(streamed ? 0 : kTileK * kTileJ));
         // bf16, streamed: the tile's accumulators in the split layout (stream_rows_bf16).
         std::vector<float> abuf(static_cast<size_t>(streamed && dt == SAS_BF16 ? n * ((tj + 15) / 16 * 16) : 0));
         for (int64_t t = t0; t < t1; ++t) {
@@ -289,12 +307,7 @@ void gemm_bias_act(sas_dtype dt, const float *A, int64_t lda, int64_t n, int64_t
                 stream(n, K, jw, A, lda, static_cast<const uint16_t *>(W) + j0, N, abuf.data(), la);
                 for (int64_t r = 0; r < n; ++r) unsplit16(&abuf[size_t(r * la)], jw, out + r * ldo + j0);
             } else if (streamed) {
-                for (int64_t k0 = 0; k0 < K; k0 += kStreamK) {
-                    const int64_t kc = std::min(kStreamK, K - k0);
-                    for (int64_t kk = 0; kk < kc; ++kk)
-                        convert_to_f32(dt, W, (k0 + kk) * N + j0, jw, &wbuf[size_t(kk * tj)]);
-                    stream(n, kc, jw, A + k0, lda, wbuf.data(), tj, out + j0, ldo);
-                }
+                stream_f16(n, K, jw, A, lda, static_cast<const uint16_t *>(W) + j0, N, out + j0, ldo);
             }
             for (int64_t k0 = 0; !streamed && k0 < K; k0 += kTileK) {
                 const int64_t kc = std::min(kTileK, K - k0);

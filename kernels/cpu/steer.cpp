@@ -50,7 +50,7 @@ sas_status pack_support(sas_dtype dt, const void *W_enc, const void *b_enc, cons
 namespace {
 constexpr int64_t kChunkD = 512;  // phase 2's columns per task (a multiple of 16: the split layout's groups)
 constexpr int64_t kMaxBlockRows = 8;
-constexpr int64_t kFeatGroup = 16;  // phase 2: packed W_dec rows applied together (f16: converted to f32 together)
+constexpr int64_t kFeatGroup = 16;  // phase 2: packed W_dec rows applied together
 
 // A block of rb steered rows: f_S for every row from the ORIGINAL rows, c = relu(f_S + lambda v_S) - f_S,
 // then x += c . Wdec_S, in f32 on a copy of the rows. Each packed weight row is read once per block and
@@ -63,12 +63,15 @@ constexpr int64_t kFeatGroup = 16;  // phase 2: packed W_dec rows applied togeth
 // bf16 weights are widened in registers, 16 columns per load (simd.h), so the copy of the rows is kept in
 // the split layout (per 16 columns the 8 even, then the 8 odd), zero-padded to a multiple of 16: converting
 // the rows instead, or widening 8 columns in order, left bf16 slower than f32 with half the bytes to read.
-// f32 weights are read in place; f16 ones are converted to f32 a row (phase 1) or a group (phase 2) at a time.
+// f32 weights are read in place; f16 ones too, widened 8 columns in order (simd.h: F16C where the CPU has
+// it), so f16 rows take the f32 layout. (Converted into buffers by scalar code until session 20, the f16
+// step ran 20x slower than bf16.)
 void steer_block(sas_dtype dt, void *x, int64_t ldx, const int64_t *rows, int64_t rb, int64_t d, const void *Wenc_S,
                  const void *benc_S, const void *thr_S, const void *Wdec_S, int64_t s, sas_activation act,
                  const float *v_S, float lambda) {
     const bool split = dt == SAS_BF16;
     const int64_t ld = split ? (d + 15) / 16 * 16 : d;  // the copy's leading dimension
+    const bool f16 = dt == SAS_F16;
     std::vector<float> xf(static_cast<size_t>(rb * ld)), c(static_cast<size_t>(rb * s));
     for (int64_t r = 0; r < rb; ++r) {
         if (split)
@@ -78,15 +81,16 @@ void steer_block(sas_dtype dt, void *x, int64_t ldx, const int64_t *rows, int64_
     }
     // Phase 1: the rb x s dot products, all from the original rows.
     parallel_for(s, rb * d, [&](int64_t i0, int64_t i1) {
-        std::vector<float> tmp;
         float dots[kMaxBlockRows];
         for (int64_t i = i0; i < i1; ++i) {
             const float b = load_f32(dt, benc_S, i);
             const float th = act == SAS_ACT_JUMPRELU ? load_f32(dt, thr_S, i) : 0.0f;
             if (split)
                 dot_rows_bf16_split(xf.data(), ld, rb, static_cast<const uint16_t *>(Wenc_S) + i * d, d, dots);
+            else if (f16)
+                dot_rows_f16(xf.data(), ld, rb, static_cast<const uint16_t *>(Wenc_S) + i * d, d, dots);
             else
-                dot_rows_f32(xf.data(), ld, rb, as_f32(dt, Wenc_S, i * d, d, tmp), d, dots);
+                dot_rows_f32(xf.data(), ld, rb, static_cast<const float *>(Wenc_S) + i * d, d, dots);
             for (int64_t r = 0; r < rb; ++r) {
                 const float pre = dots[r] + b;
                 const float f = act == SAS_ACT_JUMPRELU ? (pre > th ? pre : 0.0f) : (pre > 0.0f ? pre : 0.0f);
@@ -105,9 +109,7 @@ void steer_block(sas_dtype dt, void *x, int64_t ldx, const int64_t *rows, int64_
     // rows of Wdec_S).
     const int64_t dchunks = (d + kChunkD - 1) / kChunkD;
     parallel_for(dchunks, rb * s * kChunkD, [&](int64_t t0, int64_t t1) {
-        // f16 rows are converted to f32 a group at a time; f32 and bf16 rows are read in place, so the
-        // updates request them ahead themselves.
-        std::vector<float> wbuf(static_cast<size_t>(dt == SAS_F16 ? kFeatGroup * kChunkD : 0));
+        // The rows are read in place; the updates request them ahead themselves.
         const float *w[kFeatGroup];
         const uint16_t *wh[kFeatGroup];
         for (int64_t t = t0; t < t1; ++t) {
@@ -116,17 +118,15 @@ void steer_block(sas_dtype dt, void *x, int64_t ldx, const int64_t *rows, int64_
                 const int64_t nf = std::min(kFeatGroup, s - g0);
                 for (int64_t q = 0; q < nf; ++q) {
                     const int64_t i = g0 + q;
-                    if (dt == SAS_F32) {
+                    if (dt == SAS_F32)
                         w[q] = static_cast<const float *>(Wdec_S) + i * d + d0;
-                    } else if (split) {
+                    else
                         wh[q] = static_cast<const uint16_t *>(Wdec_S) + i * d + d0;
-                    } else {
-                        if (any_feat[size_t(i)]) convert_to_f32(dt, Wdec_S, i * d + d0, dc, &wbuf[size_t(q * kChunkD)]);
-                        w[q] = &wbuf[size_t(q * kChunkD)];
-                    }
                 }
                 if (split)
                     update_rows_bf16_split(&xf[size_t(d0)], ld, rb, &c[size_t(g0)], s, wh, &any_feat[size_t(g0)], nf, dc);
+                else if (f16)
+                    update_rows_f16(&xf[size_t(d0)], ld, rb, &c[size_t(g0)], s, wh, &any_feat[size_t(g0)], nf, dc);
                 else
                     update_rows_f32(&xf[size_t(d0)], ld, rb, &c[size_t(g0)], s, w, &any_feat[size_t(g0)], nf, dc);
             }

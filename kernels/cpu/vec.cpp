@@ -23,32 +23,28 @@ SAS_CLONES float dot_f32(const float *a, const float *b, int64_t n) {
     return acc[0];
 }
 
-SAS_CLONES void axpy_f32(float *y, float a, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
 namespace {
 using namespace simd;
 
-// dot_f32 for R rows of x at once, bit for bit: per row the same 32 partial sums (four vectors of 8),
-// updated in the same order, the same tail and tree; w's loads are shared by the R rows.
-template <int R>
-__attribute__((always_inline)) inline void dot_rows(const float *x, int64_t ldx, const float *w, int64_t n, float *out) {
+// dot_f32 for R rows of x at once (f32 w, or f16 w widened in order: simd.h), bit for bit: per row the same
+// 32 partial sums (four vectors of 8), updated in the same order, the same tail and tree; w's loads are
+// shared by the R rows.
+template <int R, class W>
+__attribute__((always_inline)) inline void dot_rows(const float *x, int64_t ldx, const W *w, int64_t n, float *out) {
     v8f acc[R][4];
     for (int r = 0; r < R; ++r)
         for (int v = 0; v < 4; ++v) acc[r][v] = zero8();
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        v8f wv[4];
-        for (int v = 0; v < 4; ++v) wv[v] = load8(w + i + 8 * v);
-        for (int r = 0; r < R; ++r)
-            for (int v = 0; v < 4; ++v) acc[r][v] += load8(x + r * ldx + i + 8 * v) * wv[v];
-    }
+    for (; i + 32 <= n; i += 32)
+        for (int v = 0; v < 4; ++v) {  // one w vector live at a time: 12 accumulators + 1 fit in 16 registers
+            const v8f wv = load8(w + i + 8 * v);
+            for (int r = 0; r < R; ++r) acc[r][v] += load8(x + r * ldx + i + 8 * v) * wv;
+        }
     for (int r = 0; r < R; ++r) {
         float a[32];
         std::memcpy(a, acc[r], sizeof a);
         const float *xr = x + r * ldx;
-        for (int l = 0; i + l < n; ++l) a[l] += xr[i + l] * w[i + l];
+        for (int l = 0; i + l < n; ++l) a[l] += xr[i + l] * to_f32(w[i + l]);
         for (int h = 16; h >= 1; h /= 2)
             for (int l = 0; l < h; ++l) a[l] += a[l + h];
         out[r] = a[0];
@@ -104,10 +100,13 @@ __attribute__((always_inline)) inline void prefetch_ahead(const void *p) {
 // rows; 3 or 4 rows fill the registers with one group). Which columns go together changes no bits.
 template <int R> constexpr int kGroups = R == 1 ? 4 : R == 2 ? 2 : 1;
 
-// 16 columns of a weight row as two vectors: f32 in order, bf16 widened into the split layout's even and
-// odd columns.
+// 16 columns of a weight row as two vectors: f32 and f16 in order, bf16 widened into the split layout's
+// even and odd columns.
 __attribute__((always_inline)) inline v16pair load_group(const float *w) { return v16pair{load8(w), load8(w + 8)}; }
 __attribute__((always_inline)) inline v16pair load_group(const uint16_t *w) { return load16(w); }
+template <class H> __attribute__((always_inline)) inline v16pair load_group(const H *w) {  // f16, in order
+    return v16pair{load8(w), load8(w + 8)};
+}
 
 // Columns [j, j + 16 G) of R rows of update_rows_f32 / update_rows_bf16_split. Unless WHOLE (bf16 only), the
 // last group may be partial in w: zeros past len.
@@ -141,11 +140,11 @@ __attribute__((always_inline)) inline void update_step(float *y, int64_t ldy, co
         for (int q = 0; q < 2 * G; ++q) store8(y + r * ldy + j + 8 * q, acc[r][q]);
 }
 
-// R rows (1..4) of update_rows_f32: kGroups<R> groups of 16 columns at a time, then single groups, then the
-// last < 16 columns zero-padded through the same expression.
-template <int R>
+// R rows (1..4) of update_rows_f32 (or _f16, the weights widened in order): kGroups<R> groups of 16 columns
+// at a time, then single groups, then the last < 16 columns zero-padded through the same expression.
+template <int R, class W>
 __attribute__((always_inline)) inline void update_rows(float *y, int64_t ldy, const float *c, int64_t ldc,
-                                                       const float *const *w, const uint8_t *use, int64_t nf,
+                                                       const W *const *w, const uint8_t *use, int64_t nf,
                                                        int64_t len) {
     constexpr int G = kGroups<R>;
     int64_t j = 0;
@@ -161,7 +160,7 @@ __attribute__((always_inline)) inline void update_rows(float *y, int64_t ldy, co
     }
     for (int64_t i = 0; i < nf; ++i) {
         if (!use[i]) continue;
-        const float *wi = w[i] + j;
+        const W *wi = w[i] + j;
         const v8f w0 = c0 < 8 ? load_part(wi, c0) : load8(wi);
         const v8f w1 = c1 <= 0 ? zero8() : load_part(wi + 8, c1);
         for (int r = 0; r < R; ++r) {
@@ -204,13 +203,62 @@ template <class Kernel> __attribute__((always_inline)) inline void by_4_rows(int
     default: break;
     }
 }
-}  // namespace
 
-SAS_CLONES void dot_rows_f32(const float *x, int64_t ldx, int64_t rows, const float *w, int64_t n, float *out) {
+template <class W>
+__attribute__((always_inline)) inline void dot_rows_any(const float *x, int64_t ldx, int64_t rows, const W *w,
+                                                        int64_t n, float *out) {
     int64_t r = 0;
     for (; r + 3 <= rows; r += 3) dot_rows<3>(x + r * ldx, ldx, w, n, out + r);
     if (rows - r == 2) dot_rows<2>(x + r * ldx, ldx, w, n, out + r);
     if (rows - r == 1) dot_rows<1>(x + r * ldx, ldx, w, n, out + r);
+}
+template <class W>
+__attribute__((always_inline)) inline void update_rows_any(float *y, int64_t ldy, int64_t rows, const float *c,
+                                                           int64_t ldc, const W *const *w, const uint8_t *use,
+                                                           int64_t nf, int64_t len) {
+    by_4_rows(rows, [&](auto R, int64_t r) __attribute__((always_inline)) {
+        update_rows<decltype(R)::value>(y + r * ldy, ldy, c + r * ldc, ldc, w, use, nf, len);
+    });
+}
+
+// The f16 versions: one per simd.h path, the caller's has_f16c() picking.
+#if SAS_HAVE_F16C
+SAS_TARGET_V3 void dot_rows_f16c(const float *x, int64_t ldx, int64_t rows, const uint16_t *w, int64_t n,
+                                 float *out) {
+    dot_rows_any(x, ldx, rows, reinterpret_cast<const f16c_t *>(w), n, out);
+}
+SAS_TARGET_V3 void update_rows_f16c(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc,
+                                    const uint16_t *const *w, const uint8_t *use, int64_t nf, int64_t len) {
+    update_rows_any(y, ldy, rows, c, ldc, reinterpret_cast<const f16c_t *const *>(w), use, nf, len);
+}
+#endif
+SAS_CLONES void dot_rows_f16sw(const float *x, int64_t ldx, int64_t rows, const uint16_t *w, int64_t n,
+                               float *out) {
+    dot_rows_any(x, ldx, rows, reinterpret_cast<const f16sw_t *>(w), n, out);
+}
+SAS_CLONES void update_rows_f16sw(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc,
+                                  const uint16_t *const *w, const uint8_t *use, int64_t nf, int64_t len) {
+    update_rows_any(y, ldy, rows, c, ldc, reinterpret_cast<const f16sw_t *const *>(w), use, nf, len);
+}
+}  // namespace
+
+SAS_CLONES void dot_rows_f32(const float *x, int64_t ldx, int64_t rows, const float *w, int64_t n, float *out) {
+    dot_rows_any(x, ldx, rows, w, n, out);
+}
+
+void dot_rows_f16(const float *x, int64_t ldx, int64_t rows, const uint16_t *w, int64_t n, float *out) {
+#if SAS_HAVE_F16C
+    if (has_f16c()) return dot_rows_f16c(x, ldx, rows, w, n, out);
+#endif
+    dot_rows_f16sw(x, ldx, rows, w, n, out);
+}
+
+void update_rows_f16(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc, const uint16_t *const *w,
+                     const uint8_t *use, int64_t nf, int64_t len) {
+#if SAS_HAVE_F16C
+    if (has_f16c()) return update_rows_f16c(y, ldy, rows, c, ldc, w, use, nf, len);
+#endif
+    update_rows_f16sw(y, ldy, rows, c, ldc, w, use, nf, len);
 }
 
 SAS_CLONES void dot_rows_bf16_split(const float *xs, int64_t ldx, int64_t rows, const uint16_t *w, int64_t n,
@@ -255,9 +303,7 @@ SAS_CLONES void split_to_bf16(const float *xs, int64_t n, uint16_t *x) {
 
 SAS_CLONES void update_rows_f32(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc,
                                 const float *const *w, const uint8_t *use, int64_t nf, int64_t len) {
-    by_4_rows(rows, [&](auto R, int64_t r) __attribute__((always_inline)) {
-        update_rows<decltype(R)::value>(y + r * ldy, ldy, c + r * ldc, ldc, w, use, nf, len);
-    });
+    update_rows_any(y, ldy, rows, c, ldc, w, use, nf, len);
 }
 
 SAS_CLONES void update_rows_bf16_split(float *y, int64_t ldy, int64_t rows, const float *c, int64_t ldc,
@@ -265,13 +311,6 @@ SAS_CLONES void update_rows_bf16_split(float *y, int64_t ldy, int64_t rows, cons
     by_4_rows(rows, [&](auto R, int64_t r) __attribute__((always_inline)) {
         update_rows_split<decltype(R)::value>(y + r * ldy, ldy, c + r * ldc, ldc, w, use, nf, len);
     });
-}
-
-const float *as_f32(sas_dtype dt, const void *p, int64_t off, int64_t count, std::vector<float> &tmp) {
-    if (dt == SAS_F32) return static_cast<const float *>(p) + off;
-    if (tmp.size() < size_t(count)) tmp.resize(size_t(count));
-    convert_to_f32(dt, p, off, count, tmp.data());
-    return tmp.data();
 }
 
 }  // namespace cpu

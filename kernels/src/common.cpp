@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include "../cpu/cpu_kernels.h"
+
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -48,11 +50,7 @@ void convert_to_f32(sas_dtype dt, const void *p, int64_t offset, int64_t count, 
         for (int64_t i = 0; i < count; ++i) out[i] = bf16_to_f32(s[i]);
         break;
     }
-    case SAS_F16: {
-        const uint16_t *s = static_cast<const uint16_t *>(p) + offset;
-        for (int64_t i = 0; i < count; ++i) out[i] = f16_to_f32(s[i]);
-        break;
-    }
+    case SAS_F16: cpu::f16_to_f32_row(static_cast<const uint16_t *>(p) + offset, count, out); break;
     default: std::memcpy(out, static_cast<const float *>(p) + offset, size_t(count) * 4); break;
     }
 }
@@ -64,11 +62,7 @@ void convert_from_f32(sas_dtype dt, const float *in, int64_t count, void *p, int
         for (int64_t i = 0; i < count; ++i) d[i] = f32_to_bf16(in[i]);
         break;
     }
-    case SAS_F16: {
-        uint16_t *d = static_cast<uint16_t *>(p) + offset;
-        for (int64_t i = 0; i < count; ++i) d[i] = f32_to_f16(in[i]);
-        break;
-    }
+    case SAS_F16: cpu::f32_to_f16_row(in, count, static_cast<uint16_t *>(p) + offset); break;
     default: std::memcpy(static_cast<float *>(p) + offset, in, size_t(count) * 4); break;
     }
 }

@@ -51,7 +51,8 @@ inline uint16_t f32_to_bf16(float f) {
     return uint16_t(u >> 16);
 }
 
-// f16 -> f32 is exact (normals, subnormals, inf, NaN).
+// f16 -> f32 is exact (normals, subnormals, inf); a NaN stays a NaN, quieted, its payload kept (as F16C's
+// vcvtph2ps, so the vector paths in cpu/simd.h give the same bits).
 inline float f16_to_f32(uint16_t h) {
     uint32_t sign = uint32_t(h & 0x8000u) << 16;
     uint32_t e = (h >> 10) & 0x1fu;
@@ -61,16 +62,18 @@ inline float f16_to_f32(uint16_t h) {
         float v = float(m) * 5.9604644775390625e-08f;  // m * 2^-24, exact
         return sign ? -v : v;
     }
-    if (e == 31) return bits_f32(sign | 0x7f800000u | (m << 13));
+    if (e == 31) return bits_f32(sign | (m ? 0x7fc00000u : 0x7f800000u) | (m << 13));
     return bits_f32(sign | ((e + 112u) << 23) | (m << 13));
 }
 
-// f32 -> f16, round to nearest even, overflow to inf, gradual underflow to subnormals.
+// f32 -> f16, round to nearest even, overflow to inf, gradual underflow to subnormals; a NaN stays a quiet
+// NaN with its payload's top bits (as F16C's vcvtps2ph).
 inline uint16_t f32_to_f16(float f) {
     uint32_t x = f32_bits(f);
     uint16_t sign = uint16_t((x >> 16) & 0x8000u);
     x &= 0x7fffffffu;
-    if (x >= 0x7f800000u) return uint16_t(sign | (x > 0x7f800000u ? 0x7e00u : 0x7c00u));
+    if (x > 0x7f800000u) return uint16_t(sign | 0x7e00u | ((x & 0x7fffffu) >> 13));
+    if (x == 0x7f800000u) return uint16_t(sign | 0x7c00u);
     if (x >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // >= 65520 rounds to inf
     if (x < 0x38800000u) {                                   // below 2^-14: subnormal or zero
         if (x <= 0x33000000u) return sign;                   // <= 2^-25 rounds to 0

@@ -149,10 +149,72 @@ void split_rows() {
     }
 }
 
+// f16 rows (sas::cpu::f16_to_f32_row / f32_to_f16_row, and so every f16 kernel) on both of simd.h's paths,
+// F16C and integer widening, against the scalar conversions, bit for bit: every f16 code (NaNs included:
+// quieted, payload kept), random f32 bits (NaNs, infinities, subnormals), every midpoint between two f16
+// values and one f32 ulp either side, odd lengths (nothing written past n).
+void f16_rows() {
+    std::vector<uint16_t> codes(0x10000);
+    for (uint32_t h = 0; h < 0x10000u; ++h) codes[h] = uint16_t(h);
+    Rng r(14);
+    std::vector<float> vals;
+    for (int i = 0; i < 200000; ++i) vals.push_back(sas::bits_f32(uint32_t(r.next())));
+    for (int i = 0; i < 200000; ++i)  // f16's range, subnormals and overflow included
+        vals.push_back(float(double(sas::bits_f32(uint32_t(r.next()))) * 1e-30 * (i % 3 == 0 ? 1e26 : 1e30)));
+    for (uint32_t h = 0; h < 0x7bffu; ++h) {
+        const float a = sas::f16_to_f32(uint16_t(h)), b = sas::f16_to_f32(uint16_t(h + 1));
+        const float mid = float((double(a) + double(b)) / 2);  // exact in f32
+        for (float f : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, INFINITY), -mid}) vals.push_back(f);
+    }
+    for (bool f16c : {true, false}) {
+        sas::cpu::set_f16c(f16c);
+        const char *path = sas::cpu::has_f16c() ? "F16C" : "integer widening";
+        g_ctx = path;
+        std::vector<float> wide(codes.size());
+        sas::cpu::f16_to_f32_row(codes.data(), int64_t(codes.size()), wide.data());
+        int bad = 0;
+        for (uint32_t h = 0; h < 0x10000u; ++h)
+            if (sas::f32_bits(wide[h]) != sas::f32_bits(sas::f16_to_f32(uint16_t(h))) && bad++ < 5)
+                std::printf("   %s: f16 0x%04x -> 0x%08x, f16_to_f32 0x%08x\n", path, h, sas::f32_bits(wide[h]),
+                            sas::f32_bits(sas::f16_to_f32(uint16_t(h))));
+        check(bad == 0, "f16_to_f32_row (%s): %d of 65536 codes widened otherwise than f16_to_f32", path, bad);
+        std::vector<uint16_t> got(vals.size());
+        sas::cpu::f32_to_f16_row(vals.data(), int64_t(vals.size()), got.data());
+        bad = 0;
+        for (size_t i = 0; i < vals.size(); ++i)
+            if (got[i] != sas::f32_to_f16(vals[i]) && bad++ < 5)
+                std::printf("   %s: 0x%08x -> 0x%04x, f32_to_f16 0x%04x\n", path, sas::f32_bits(vals[i]), got[i],
+                            sas::f32_to_f16(vals[i]));
+        check(bad == 0, "f32_to_f16_row (%s): %d of %zu values rounded otherwise than f32_to_f16", path, bad,
+              vals.size());
+        for (int64_t n : {1, 7, 8, 9, 15, 17, 2309}) {
+            std::vector<float> w(size_t(n) + 8, 7.0f);
+            std::vector<uint16_t> h(size_t(n) + 8, 0xbeef);
+            sas::cpu::f16_to_f32_row(codes.data() + 0x3000, n, w.data());
+            sas::cpu::f32_to_f16_row(w.data(), n, h.data());
+            bool same = true, untouched = true;
+            for (int64_t i = 0; i < n; ++i) same &= h[size_t(i)] == codes[size_t(0x3000 + i)];
+            for (size_t i = size_t(n); i < h.size(); ++i) untouched &= h[i] == 0xbeef && w[i] == 7.0f;
+            check(same, "n = %lld: f16 -> f32 -> f16 round trip (%s)", (long long)n, path);
+            check(untouched, "n = %lld: nothing written past n (%s)", (long long)n, path);
+        }
+    }
+    sas::cpu::set_f16c(true);
+    // The NaN rule the vector paths share with F16C: quieted, payload kept, both ways.
+    g_ctx = "f16 NaN";
+    check(sas::f32_bits(sas::f16_to_f32(0x7c01)) == 0x7fc02000u &&
+              sas::f32_bits(sas::f16_to_f32(0xfd55)) == 0xffeaa000u,
+          "f16 NaNs widen quieted with their payload");
+    check(sas::f32_to_f16(sas::bits_f32(0x7f800001u)) == 0x7e00 &&
+              sas::f32_to_f16(sas::bits_f32(0xffc12345u)) == 0xfe09,
+          "f32 NaNs narrow quieted with their payload's top bits");
+}
+
 }  // namespace
 
 int main() {
     split_rows();
+    f16_rows();
     run(true);
     run(false);
     // f16 specifics: 65504 is the largest finite value, 65520 rounds to inf, 2^-24 is the smallest subnormal.

@@ -2,6 +2,7 @@
 // every dtype, activation and odd sizes; sparse vs dense; truncation; CUDA vs the CPU twin.
 #include <cstdlib>
 
+#include "../cpu/cpu_kernels.h"
 #include "test_util.h"
 
 using namespace t;
@@ -135,6 +136,17 @@ void test_case(Sizes sz, sas_dtype dt, uint64_t seed, int64_t pad = -1) {
             check(pad_bad == 0, "dense output wrote %d padding entries beyond m (ld_out)", pad_bad);
             if (dev == SAS_DEVICE_CPU) {
                 dense_cpu = out;
+                // f16: simd.h's two paths (F16C, integer widening) give the same bits.
+                if (dt == SAS_F16 && ak.act == SAS_ACT_JUMPRELU) {
+                    Buf bo2 = upload(dev, init);
+                    sas::cpu::set_f16c(false);
+                    check_ok(sas_encode_dense(dev, nullptr, dt, bx.p, ldx, n, d, dt, bW.p, bb.p, bt.p, m, ak.act, ak.k,
+                                              bo2.as<float>(), ldo),
+                             "sas_encode_dense (f16 without F16C)");
+                    sas::cpu::set_f16c(true);
+                    check(download<float>(bo2, size_t(n * ldo)) == out || !sas::cpu::has_f16c(),
+                          "f16 without F16C: other bits than with it");
+                }
             } else {  // CUDA vs the CPU twin: the same selection up to ambiguous near-ties, values to f32 rounding
                 int diff = 0;
                 for (int64_t r = 0; r < n; ++r)

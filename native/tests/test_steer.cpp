@@ -2,6 +2,7 @@
 // step against the dense formula over all m features, masks, lambda = 0, every dtype; CUDA vs CPU.
 #include <numeric>
 
+#include "../cpu/cpu_kernels.h"
 #include "test_util.h"
 
 using namespace t;
@@ -309,6 +310,17 @@ void test_fused(sas_dtype dt, SteerCase c, uint64_t seed) {
             if (mask_kind == 0) {
                 if (dev == SAS_DEVICE_CPU) {
                     cpu_all = got;
+                    // f16: simd.h's two paths (F16C, integer widening) give the same bits.
+                    if (dt == SAS_F16) {
+                        Buf bx2 = upload(dev, x);
+                        sas::cpu::set_f16c(false);
+                        check_ok(sas_steer_fused(dev, nullptr, dt, bx2.p, ldx, n, d, dt, p.We.p, p.be.p, p.th.p, p.Wd.p,
+                                                 s, c.act, bv.as<float>(), c.lambda, nullptr),
+                                 "sas_steer_fused (f16 without F16C)");
+                        sas::cpu::set_f16c(true);
+                        check(download_arr(bx2, dt, x.count).raw == got.raw,
+                              "f16 without F16C: other bits than with it");
+                    }
                 } else {
                     int diff = 0;
                     for (int64_t e = 0; e < x.count; ++e)
