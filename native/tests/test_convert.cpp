@@ -154,6 +154,20 @@ void split_rows() {
 // quieted, payload kept), random f32 bits (NaNs, infinities, subnormals), every midpoint between two f16
 // values and one f32 ulp either side, odd lengths (nothing written past n).
 void f16_rows() {
+    // Which path the process takes: F16C where the build has it and the CPU too, unless SAS_CPU_F16C=0
+    // (ctest runs this test a second time with it set).
+    g_ctx = "f16 path";
+    const char *env = std::getenv("SAS_CPU_F16C");
+    const bool off = env && std::strcmp(env, "0") == 0;
+#if SAS_HAVE_F16C
+    const bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+    const bool cpu = false;
+#endif
+    check(sas::cpu::has_f16c() == (cpu && !off), "has_f16c() = %d with SAS_CPU_F16C %s on a CPU %s F16C",
+          int(sas::cpu::has_f16c()), env ? env : "unset", cpu ? "with" : "without");
+    std::printf("f16 path: %s\n", sas::cpu::has_f16c() ? "F16C" : "integer widening");
+
     std::vector<uint16_t> codes(0x10000);
     for (uint32_t h = 0; h < 0x10000u; ++h) codes[h] = uint16_t(h);
     Rng r(14);
