@@ -274,40 +274,92 @@ void fill_poison(unsigned char *p, size_t n) {
 #endif
 }
 
-// From the running fiber to the scheduler, and back.
+// Switching between fibers. The scheduler (run_launch) starts each round of the schedule with its first
+// thread; a thread that stops (at a sync point, or for good) hands over to the round's next one itself, and
+// only the round's last hands back to the scheduler: one switch per thread run instead of two, and none of
+// the scheduler's frames in between (a round's order is decided before it starts, so who decides changes
+// nothing in it).
 // Under AddressSanitizer each switch is announced (start) and confirmed on the other side (finish); the
-// scheduler's stack is learnt from the first switch into a fiber. A fiber that has finished switches out
-// for good (no state kept), so its stack can start the next thread.
+// scheduler's stack is learnt from its first switch into a fiber. A fiber that has finished switches out
+// for good (no state kept), so its stack can start the next thread. Under ThreadSanitizer the running
+// warp's fiber of the sanitizer's changes with the warp (a warp's lanes share one).
 #if defined(EMU_ASAN)
 const void *g_sched_stack = nullptr;
 size_t g_sched_stack_size = 0;
-void asan_entered_fiber(Fiber &f) { __sanitizer_finish_switch_fiber(f.asan_fake_stack, &g_sched_stack, &g_sched_stack_size); }
+bool g_from_sched = false;  // the switch being finished came from the scheduler
+void asan_entered_fiber(Fiber &f) {
+    const bool from_sched = g_from_sched;
+    g_from_sched = false;
+    __sanitizer_finish_switch_fiber(f.asan_fake_stack, from_sched ? &g_sched_stack : nullptr,
+                                    from_sched ? &g_sched_stack_size : nullptr);
+}
 #else
 void asan_entered_fiber(Fiber &) {}
 #endif
 
-void to_scheduler(Fiber &f, bool finished = false) {
+// The running thread's place taken by thread t of block B (globals first: they are the running thread's).
+void enter(Block &B, int t) {
+    g_cur = &B;
+    g_cur_thread = t;
+    g_pos = B.fibers[size_t(t)].pos;
+    g_block_idx = B.idx;
+}
+
+// The round's next thread to run (block, thread index), or {nullptr, -1} at the round's end. Returned by
+// value: a thread that finishes leaves switch_from's frame on its stack, and under AddressSanitizer a local
+// whose address is taken has redzones, which would then stand where the next thread's frames go.
+struct Next {
+    Block *block;
+    int thread;
+};
+Next next_in_round();  // below, with the scheduler
+
+// From the running fiber f to the round's next thread, or to the scheduler at the round's end; returns when
+// f is resumed (never, once finished).
+void switch_from(Fiber &f, bool finished) {
+    const Next nx = next_in_round();
+    if (nx.block == nullptr) {
 #if defined(EMU_TSAN)
-    __tsan_switch_to_fiber(g_sched_tsan, __tsan_switch_to_fiber_no_sync);
+        __tsan_switch_to_fiber(g_sched_tsan, __tsan_switch_to_fiber_no_sync);
 #endif
 #if defined(EMU_ASAN)
-    __sanitizer_start_switch_fiber(finished ? nullptr : &f.asan_fake_stack, g_sched_stack, g_sched_stack_size);
-#else
-    (void)finished;
+        __sanitizer_start_switch_fiber(finished ? nullptr : &f.asan_fake_stack, g_sched_stack, g_sched_stack_size);
 #endif
 #if defined(__x86_64__)
-    emu_switch(&f.sp, g_sched_sp);
+        emu_switch(&f.sp, g_sched_sp);
 #else
-    swapcontext(&f.ctx, &g_sched);
+        swapcontext(&f.ctx, &g_sched);
 #endif
+    } else {
+        Fiber &to = nx.block->fibers[size_t(nx.thread)];
+        if (&to == &f) return;  // runnable again already (a thread that stops is waiting or done: not so far)
+        enter(*nx.block, nx.thread);
+#if defined(EMU_TSAN)
+        if (to.tsan != f.tsan) __tsan_switch_to_fiber(to.tsan, __tsan_switch_to_fiber_no_sync);
+#endif
+#if defined(EMU_ASAN)
+        __sanitizer_start_switch_fiber(finished ? nullptr : &f.asan_fake_stack, to.stack.get(), kStack);
+#endif
+#if defined(__x86_64__)
+        emu_switch(&f.sp, to.sp);
+#else
+        swapcontext(&f.ctx, &to.ctx);
+#endif
+    }
+    (void)finished;
     asan_entered_fiber(f);
 }
-void to_fiber(Fiber &f) {
+
+// From the scheduler to thread t of block B; returns when a thread ends the round.
+void to_fiber(Block &B, int t) {
+    Fiber &f = B.fibers[size_t(t)];
+    enter(B, t);
 #if defined(EMU_TSAN)
     __tsan_switch_to_fiber(f.tsan, __tsan_switch_to_fiber_no_sync);
 #endif
 #if defined(EMU_ASAN)
     void *sched_fake_stack = nullptr;
+    g_from_sched = true;
     __sanitizer_start_switch_fiber(&sched_fake_stack, f.stack.get(), kStack);
 #endif
 #if defined(__x86_64__)
@@ -323,11 +375,8 @@ void to_fiber(Fiber &f) {
 void yield() {
     Block *b = g_cur;
     const int t = g_cur_thread;
-    to_scheduler(b->fibers[size_t(t)]);
-    g_cur = b;  // back on this fiber
-    g_cur_thread = t;
-    g_pos = b->fibers[size_t(t)].pos;
-    g_block_idx = b->idx;
+    switch_from(b->fibers[size_t(t)], /*finished=*/false);
+    enter(*b, t);  // back on this fiber
 }
 
 // Parks the running thread until *gen moves on from `was` (a barrier's generation).
@@ -394,7 +443,7 @@ void fiber_main() {
     // An exited thread no longer holds back a barrier that the others are waiting at.
     if (B.arrived > 0 && B.arrived == B.alive) complete_block_barrier(B);
     if (w.arrived > 0 && w.arrived == w.alive) complete_warp(w);
-    to_scheduler(f, /*finished=*/true);
+    switch_from(f, /*finished=*/true);
     die("a finished fiber was resumed");
 }
 
@@ -402,6 +451,17 @@ void fiber_main() {
 // function's address for its `ret`, placed so that the function starts with the stack alignment of a
 // normal call.
 void start_fiber(Fiber &f) {
+    // A thread that finished left the frames it stopped in on the stack (fiber_main's and switch_from's), and
+    // under AddressSanitizer the redzones around their locals, which would stand where the new thread's
+    // frames go: cleared from where that thread last stopped (its saved stack pointer) to the top.
+#if defined(EMU_ASAN) && defined(__x86_64__)
+    if (f.sp != nullptr) {
+        char *top = f.stack.get() + kStack, *low = static_cast<char *>(f.sp) - 256;
+        ASAN_UNPOISON_MEMORY_REGION(low, size_t(top - low));
+    }
+#elif defined(EMU_ASAN)
+    ASAN_UNPOISON_MEMORY_REGION(f.stack.get(), kStack);  // (where it stopped is ucontext's: all of it)
+#endif
 #if defined(__x86_64__)
     uintptr_t top = (reinterpret_cast<uintptr_t>(f.stack.get()) + kStack) & ~uintptr_t(15);
     void **sp = reinterpret_cast<void **>(top - 16);
@@ -617,6 +677,68 @@ void start_block(Block &B, uint64_t blk, const Cfg &cfg) {
 
 bool lags(const Block &B, int t) { return B.warps.size() > 1 ? t / 32 == B.lag : t == B.lag; }
 bool parked(const Block &B) { return B.grid_arrived > 0 && B.grid_arrived == B.alive; }
+bool runnable(const Fiber &f) { return !f.done && !(f.wait && *f.wait == f.wait_gen); }
+
+// A round of the schedule (run_launch): its threads in their shuffled order, first all but the laggards,
+// then the laggards of blocks where nothing else ran; after a thread that completes a __syncthreads, the
+// threads that waited there (but the lagging warp), shuffled, before the rest of the round. Walked by
+// next_in_round, from the scheduler for the first thread and from each thread that stops for the next.
+struct Round {
+    std::vector<std::pair<uint32_t, uint32_t>> order;  // (slot, thread)
+    size_t pos = 0;
+    bool laggards = false;
+    std::vector<char> block_ran;   // per slot: a thread of the block that does not lag is in the round
+    std::vector<char> group_busy;  // per cluster: a block of it that does not lag has a thread in the round
+    const std::vector<size_t> *lag_slot = nullptr;  // per cluster: its lagging block's slot
+    size_t cluster = 1;
+    std::vector<int> woken;  // threads released by the last thread's __syncthreads, yet to run
+    size_t woken_pos = 0;
+    Block *woken_block = nullptr;
+    Block *last = nullptr;   // the block of the last thread taken from `order`, and its barrier generation then
+    unsigned last_gen = 0;
+};
+Round g_round;
+
+Next next_in_round() {
+    Round &R = g_round;
+    if (R.last != nullptr) {
+        // It completed a __syncthreads: the threads that waited there (but the lagging warp) go on now, before
+        // the rest of the round, so a block reads what it just synchronised on while other blocks' threads of
+        // this round have yet to run (a block publishing results before all its threads wrote them is then
+        // caught).
+        Block &L = *std::exchange(R.last, nullptr);
+        if (L.gen != R.last_gen && !ordered_schedule()) {
+            R.woken.clear();
+            for (int u = 0; u < L.nthreads; ++u)
+                if (L.fibers[size_t(u)].wait == &L.gen && !lags(L, u) && runnable(L.fibers[size_t(u)]))
+                    R.woken.push_back(u);
+            for (size_t i = R.woken.size(); i > 1; --i) std::swap(R.woken[i - 1], R.woken[size_t(next_random() % i)]);
+            R.woken_pos = 0;
+            R.woken_block = &L;
+        }
+    }
+    while (R.woken_pos < R.woken.size()) {
+        const int u = R.woken[R.woken_pos++];
+        if (runnable(R.woken_block->fibers[size_t(u)])) return {R.woken_block, u};
+    }
+    for (;;) {
+        while (R.pos < R.order.size()) {
+            const auto st = R.order[R.pos++];
+            Block &S = *g_launch.slots[st.first];
+            if (lags(S, int(st.second)) != R.laggards || (R.laggards && R.block_ran[st.first])) continue;
+            // The lagging block of a cluster, while another of its blocks can run.
+            if (R.cluster > 1 && st.first == (*R.lag_slot)[st.first / R.cluster] && R.group_busy[st.first / R.cluster])
+                continue;
+            if (!runnable(S.fibers[st.second])) continue;  // made to wait by a thread that ran earlier in this round
+            R.last = &S;
+            R.last_gen = S.gen;
+            return {&S, int(st.second)};
+        }
+        if (R.laggards) return {nullptr, -1};
+        R.laggards = true;
+        R.pos = 0;
+    }
+}
 
 // Runs the resident blocks' threads until every block of the launch has finished. A thread runs from one
 // sync point to the next; one waiting at a barrier is not resumed until the barrier completes. Each round
@@ -639,30 +761,20 @@ void run_launch(const Cfg &cfg, const std::vector<uint64_t> &pending, size_t nsl
     // the cluster barrier lets them (one that leaves while the laggard still reads its shared memory, a
     // missing wait at the barrier, is then caught: map_shared_rank stops the run).
     std::vector<size_t> lag_slot(ngroups, SIZE_MAX);
-    std::vector<char> group_busy(ngroups);
     auto start_unit = [&](size_t group, uint64_t unit) {  // a block, or a cluster's blocks in rank order
         if (C == 1) return start_block(*g_launch.slots[group], unit, cfg);
         const uint64_t per_row = cfg.grid.x / C, x0 = (unit % per_row) * C, rest = unit / per_row;
         for (size_t k = 0; k < C; ++k) start_block(*g_launch.slots[group * C + k], x0 + k + uint64_t(cfg.grid.x) * rest, cfg);
         lag_slot[group] = ordered_schedule() ? SIZE_MAX : group * C + size_t(next_random() % C);
     };
-    auto held_back = [&](size_t slot) {  // the lagging block of a cluster while another of its blocks can run
-        return C > 1 && slot == lag_slot[slot / C] && group_busy[slot / C];
-    };
     for (size_t s = 0; s < nslots; ++s) g_launch.slots[s]->active = false;
     for (size_t g = 0; g < ngroups; ++g)
         if (next_block < pending.size()) start_unit(g, pending[next_block++]);
-    auto runnable = [](const Fiber &f) { return !f.done && !(f.wait && *f.wait == f.wait_gen); };
-    auto resume = [](Block &B, int t) {
-        g_cur = &B;
-        g_cur_thread = t;
-        g_pos = B.fibers[size_t(t)].pos;
-        g_block_idx = B.idx;
-        to_fiber(B.fibers[size_t(t)]);
-    };
-    std::vector<int> woken;
-    std::vector<std::pair<uint32_t, uint32_t>> order;  // (slot, thread)
-    std::vector<char> block_ran(nslots);
+    Round &R = g_round;
+    R.block_ran.assign(nslots, 0);
+    R.group_busy.assign(ngroups, 0);
+    R.lag_slot = &lag_slot;
+    R.cluster = C;
     for (;;) {
         bool any_active = false, all_parked = true;
         for (size_t s = 0; s < nslots; ++s) {
@@ -729,47 +841,30 @@ void run_launch(const Cfg &cfg, const std::vector<uint64_t> &pending, size_t nsl
             ++g_launch.grid_gen;  // every thread of every block has arrived: release them all
             continue;
         }
-        order.clear();
+        R.order.clear();
         for (size_t s = 0; s < nslots; ++s) {
             const Block &B = *g_launch.slots[s];
             if (!B.active) continue;
             for (int t = 0; t < B.nthreads; ++t)
-                if (runnable(B.fibers[size_t(t)])) order.push_back({uint32_t(s), uint32_t(t)});
+                if (runnable(B.fibers[size_t(t)])) R.order.push_back({uint32_t(s), uint32_t(t)});
         }
-        if (order.empty()) die("deadlock: threads wait at barriers that cannot complete");
+        if (R.order.empty()) die("deadlock: threads wait at barriers that cannot complete");
         if (!ordered_schedule())
-            for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[size_t(next_random() % i)]);
-        std::fill(block_ran.begin(), block_ran.end(), 0);
-        for (const auto &st : order)
-            if (!lags(*g_launch.slots[st.first], int(st.second))) block_ran[st.first] = 1;
-        std::fill(group_busy.begin(), group_busy.end(), 0);
+            for (size_t i = R.order.size(); i > 1; --i) std::swap(R.order[i - 1], R.order[size_t(next_random() % i)]);
+        std::fill(R.block_ran.begin(), R.block_ran.end(), 0);
+        for (const auto &st : R.order)
+            if (!lags(*g_launch.slots[st.first], int(st.second))) R.block_ran[st.first] = 1;
+        std::fill(R.group_busy.begin(), R.group_busy.end(), 0);
         if (C > 1)
-            for (const auto &st : order)
-                if (st.first != lag_slot[st.first / C]) group_busy[st.first / C] = 1;
-        for (const bool laggards : {false, true}) {
-            for (const auto &st : order) {
-                Block &B = *g_launch.slots[st.first];
-                if (lags(B, int(st.second)) != laggards || (laggards && block_ran[st.first])) continue;
-                if (held_back(st.first)) continue;
-                Fiber &f = B.fibers[st.second];
-                if (!runnable(f)) continue;  // made to wait by a thread that ran earlier in this round
-                const unsigned gen = B.gen;
-                resume(B, int(st.second));
-                // It completed a __syncthreads: the threads that waited there (but the lagging warp) go on
-                // now, before the rest of the round, so a block reads what it just synchronised on while
-                // other blocks' threads of this round have yet to run (a block publishing results before
-                // all its threads wrote them is then caught).
-                if (B.gen != gen && !ordered_schedule()) {
-                    woken.clear();
-                    for (int t = 0; t < B.nthreads; ++t)
-                        if (B.fibers[size_t(t)].wait == &B.gen && !lags(B, t) && runnable(B.fibers[size_t(t)]))
-                            woken.push_back(t);
-                    for (size_t i = woken.size(); i > 1; --i) std::swap(woken[i - 1], woken[size_t(next_random() % i)]);
-                    for (const int t : woken)
-                        if (runnable(B.fibers[size_t(t)])) resume(B, t);
-                }
-            }
-        }
+            for (const auto &st : R.order)
+                if (st.first != lag_slot[st.first / C]) R.group_busy[st.first / C] = 1;
+        R.pos = 0;
+        R.laggards = false;
+        R.woken.clear();
+        R.woken_pos = 0;
+        R.last = nullptr;
+        const Next first = next_in_round();
+        if (first.block != nullptr) to_fiber(*first.block, first.thread);  // the round's threads hand over to each other, the last back
         g_cur_thread = -1;
     }
 }
