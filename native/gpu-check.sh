@@ -65,10 +65,18 @@ if command -v nvidia-smi >/dev/null; then nvidia-smi >"$OUT/gpu.txt" 2>&1 || tru
 cat "$OUT/env.txt" "$OUT/gpu.txt"
 
 # 1. Build. SAS_CUDA=ON fails loudly without nvcc; SAS_BUILD_TESTS (default ON) brings ctest + sas_bench.
-# Default architectures (sm_80/86/89/90 + PTX), so this is the same build CI compiles.
+# Only for the lent GPU's own architecture (nvidia-smi's compute capability, e.g. 9.0 -> "90-real"): CI
+# compiles all four (sm_80/86/89/90 + PTX) on every run, and device code for the other three and the PTX
+# would take most of this build's lent seconds for nothing run here. GPU_CHECK_ARCHS overrides it ("" =
+# the default four, the build CI compiles).
+ARCHS="${GPU_CHECK_ARCHS-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')}"
+[[ $ARCHS =~ ^[0-9]+$ ]] && ARCHS="$ARCHS-real"
+ARCH_FLAG=()
+[[ -n $ARCHS ]] && ARCH_FLAG=("-DCMAKE_CUDA_ARCHITECTURES=$ARCHS")
+echo "CUDA architectures: ${ARCHS:-default (80-real;86-real;89-real;90)}" >>"$OUT/env.txt"
 rm -rf "$BUILD"
 run configure 120 "$TORCH_RESERVE" "$OUT/configure.txt" \
-  cmake -S . -B "$BUILD" -DSAS_CUDA=ON -DSAS_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Release
+  cmake -S . -B "$BUILD" -DSAS_CUDA=ON -DSAS_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Release "${ARCH_FLAG[@]}"
 run build 240 "$TORCH_RESERVE" "$OUT/build.txt" cmake --build "$BUILD" -j "$JOBS"
 
 if [[ -x "$BENCH" ]]; then
@@ -88,7 +96,7 @@ if [[ -x "$BENCH" ]]; then
   fi
   # 3. Each CUDA kernel variant (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_WIDE, SAS_CUDA_GEMV_XT,
   # SAS_CUDA_TC_GEMM, SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG, SAS_CUDA_TOPK_HIST,
-  # SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE, SAS_CUDA_STEER_CLUSTER, SAS_CUDA_PDL,
+  # SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_SUBSET_GEMM, SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE, SAS_CUDA_STEER_CLUSTER, SAS_CUDA_PDL,
   # SAS_CUDA_STEER_PREFETCH, the last two also beside each other fused-step variant) off and on, same
   # process and data (sas_bench --ab; the fused step also cold, behind a copy that evicts L2);
   # ctest and torch_contract.py above already checked both sides of each on small
@@ -103,6 +111,9 @@ if [[ -x "$BENCH" ]]; then
   run ab-sparse 45 "$TORCH_RESERVE" "$OUT/sas_bench-ab-sparse.txt" \
     "$BENCH" --device cuda --ab --kernels sparse --d 2304 --m 16384,65536,262144,1048576 --n 1,8,64 \
     --min-ms 20 --csv "$OUT/sas_bench-ab-sparse.csv"
+  run ab-subset 40 "$TORCH_RESERVE" "$OUT/sas_bench-ab-subset.txt" \
+    "$BENCH" --device cuda --ab --kernels subset --d 2304 --m 16384,1048576 --n 1,8,64,512 --s 8,64,256 \
+    --min-ms 20 --csv "$OUT/sas_bench-ab-subset.csv"
   run ab-topk-act 40 "$TORCH_RESERVE" "$OUT/sas_bench-ab-topk-act.txt" \
     "$BENCH" --device cuda --ab --kernels topk_act --d 2304 --m 16384,1048576 --n 1,8,64 --s 64 \
     --min-ms 20 --csv "$OUT/sas_bench-ab-topk-act.csv"

@@ -315,6 +315,26 @@ __global__ void __launch_bounds__(256)
     }
 }
 
+// Variant SAS_CUDA_SUBSET_GEMM: the subset's columns of W_enc gathered once into [d, s] (Gemma Scope's
+// layout, so the dense encoders take it as an SAE of width s), with b_enc and threshold; an index outside
+// [0, m) gathers zeros, which encode to 0 as subset_kernel writes for it.
+template <class T>
+__global__ void __launch_bounds__(256)
+    subset_gather_kernel(const T *__restrict__ W, const T *__restrict__ b, const T *__restrict__ thr, int64_t d,
+                         int64_t m, const int64_t *__restrict__ S, int64_t s, T *__restrict__ W_S, T *__restrict__ b_S,
+                         T *__restrict__ thr_S) {
+    const int64_t total = d * s;
+    for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t k = e / s, i = e - k * s, j = S[i];
+        const bool valid = j >= 0 && j < m;
+        W_S[e] = valid ? W[k * m + j] : from_f32<T>(0.0f);
+        if (k == 0) {
+            b_S[i] = valid ? b[j] : from_f32<T>(0.0f);
+            thr_S[i] = valid && thr ? thr[j] : from_f32<T>(0.0f);
+        }
+    }
+}
+
 unsigned row_grid(int64_t rows) { return unsigned(std::min<int64_t>(rows, int64_t(sm_count()) * 16)); }
 
 }  // namespace
@@ -405,6 +425,26 @@ sas_status encode_subset(void *stream, sas_dtype dt, const void *x, int64_t ldx,
                            unsigned(std::min<int64_t>((n + 7) / 8, 65535)));
     return with_dtype(dt, [&](auto tag) -> sas_status {
         using T = typename decltype(tag)::T;
+        if (variant_on(variants::kSubsetGemm) && n > 0 && s > 0) {
+            // Gather, then the dense encoder's GEMM on the s columns: each weight read once from HBM and
+            // reused across rows from shared memory/registers, where subset_kernel gathers every column
+            // again for each group of 8 rows and reads each row of x again for each column. Slot 8: the
+            // GEMM's own temporaries use slots 1 and 4.
+            const size_t wbytes = size_t(d * s) * sizeof(T), vbytes = (size_t(s) * sizeof(T) + 255) & ~size_t(255);
+            Scratch packed(st, 8);
+            SAS_TRY(packed.alloc(((wbytes + 255) & ~size_t(255)) + 2 * vbytes, "sas_encode_subset"));
+            T *W_S = packed.as<T>();
+            T *b_S = reinterpret_cast<T *>(packed.as<char>() + ((wbytes + 255) & ~size_t(255)));
+            T *thr_S = reinterpret_cast<T *>(reinterpret_cast<char *>(b_S) + vbytes);
+            const unsigned blocks = unsigned(std::min<int64_t>((d * s + 255) / 256, int64_t(sm_count()) * 32));
+            subset_gather_kernel<T><<<blocks, 256, 0, st>>>(static_cast<const T *>(W_enc), static_cast<const T *>(b_enc),
+                                                             static_cast<const T *>(threshold), d, m, S, s, W_S, b_S,
+                                                             thr_S);
+            SAS_TRY(check_launch("subset_gather_kernel"));
+            EncEpi<T> epi{b_S, thr_S, epi_mode(act), out, ld_out};
+            return gemm(st, static_cast<const T *>(x), ldx, n, d, static_cast<const T *>(W_S), s, epi,
+                        "sas_encode_subset gemm");
+        }
         subset_kernel<T><<<grid, 256, 0, st>>>(static_cast<const T *>(x), ldx, n, d, static_cast<const T *>(W_enc),
                                                static_cast<const T *>(b_enc), static_cast<const T *>(threshold), m,
                                                epi_mode(act), S, s, out, ld_out);

@@ -40,6 +40,7 @@ struct Variant {
 //  - STEER_CLUSTER, GEMV_XT: written in session 11 (no GPU), not yet timed: off.
 //  - PDL, TOPK_HIST: written in session 12 (no GPU), not yet timed: off.
 //  - STEER_PREFETCH: written in session 15 (no GPU), not yet timed: off.
+//  - SUBSET_GEMM: written in session 22 (no GPU), not yet timed: off.
 // A variant with an auto rule decides per call when unset (taken() below, with the call's shape).
 
 // Tensor-core (mma.sync) encoder for 2..16 rows of bf16/f16: kernels/cuda/gemv_tc.cuh.
@@ -84,6 +85,13 @@ inline constexpr Variant kTopkHist{"SAS_CUDA_TOPK_HIST", false, "hist"};
 // encode at m = 1M, n = 1, where the dense encode takes 1.06 ms). Written in session 10, without a GPU:
 // off, not yet run on a GPU.
 inline constexpr Variant kSparseSplit{"SAS_CUDA_SPARSE_SPLIT", false, "split"};
+// The subset encoder as a gather of the s columns of W_enc (with b_enc and threshold) into a [d, s] buffer,
+// then the dense encoders' GEMM on it (kernels/cuda/encode.cu): for many rows, where the default
+// (subset_kernel, a block per column and group of 8 rows) gathers each column again for every group and
+// reads each row of x again for every column (session 9's H200: 0.73 ms at n = 512, s = 256, m = 1M, where
+// the same job is ~0.6 GFLOP and ~3 MB of weights). Written in session 22, without a GPU: off, not yet run
+// on a GPU.
+inline constexpr Variant kSubsetGemm{"SAS_CUDA_SUBSET_GEMM", false, "gemm"};
 // The TopK activation (encode, dense and sparse) through the chunked top-k of topk.cu, each row split over
 // blocks, instead of one block per row selecting over the whole row (kernels/cuda/encode.cu). Written in
 // session 10, without a GPU: off, not yet run on a GPU.
@@ -116,9 +124,9 @@ inline constexpr Variant kPdl{"SAS_CUDA_PDL", false, "pdl"};
 // yet run on a GPU: off. Written in session 15, without a GPU.
 inline constexpr Variant kSteerPrefetch{"SAS_CUDA_STEER_PREFETCH", false, "prefetch"};
 
-inline constexpr const Variant *kAll[] = {&kTcGemv,   &kTcWide,   &kGemvXt,      &kTcGemm,  &kSplitkOne,
-                                          &kTopkStage, &kTopkReg,  &kTopkHist,    &kSparseSplit, &kTopkAct,
-                                          &kSteerOne,  &kSteerCluster, &kPdl,     &kSteerPrefetch};
+inline constexpr const Variant *kAll[] = {&kTcGemv,    &kTcWide,      &kGemvXt,   &kTcGemm,    &kSplitkOne,
+                                          &kTopkStage, &kTopkReg,     &kTopkHist, &kSparseSplit, &kSubsetGemm,
+                                          &kTopkAct,   &kSteerOne,    &kSteerCluster, &kPdl,   &kSteerPrefetch};
 
 // "0" or "1" as set in the environment: -1 when unset or anything else.
 inline int forced(const Variant &v) {

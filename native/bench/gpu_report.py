@@ -101,12 +101,19 @@ def main():
                    f"{us(tp) if tp else '-'} | {us(td) if td else '-'} |")
 
     out.append("\n### The other kernels (d = 2304 rows of the grid)\n")
-    out.append("| kernel | variant | m | n | s | sas | GB/s |")
-    out.append("|---|---|---:|---:|---:|---:|---:|")
+    out.append("torch (torch_baseline.py, same shapes and byte counts): encode_sparse = the dense encode then "
+               "`to_sparse_csr()` (all of each row's non-zeros; sas keeps up to 256); encode_subset = "
+               "`addmm(b_enc[S], x, W_enc.index_select(1, S))` then the threshold; inject = "
+               "`x.add_(bmm(c, W_dec[idx]))` (each row's s decoder rows gathered); pack_support = the four "
+               "`index_select`s (W_enc's columns transposed to [s, d], as sas packs them).\n")
+    out.append("| kernel | variant | m | n | s | sas | GB/s | torch | torch / sas |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in sorted((r for r in ours if r["kernel"] in ("encode_sparse", "encode_subset", "inject", "pack_support")
                      and r["d"] == "2304"), key=lambda r: (r["kernel"], int(r["m"]), int(r["n"]), int(r["s_or_k"]))):
+        t = tms(r["kernel"], r)
+        ratio = f"{t / float(r['time_ms']):.2f}x" if t else "-"
         out.append(f"| {r['kernel']} | {r['variant']} | {r['m']} | {r['n']} | {r['s_or_k']} | {us(r['time_ms'])} | "
-                   f"{float(r['gbps']):.1f} |")
+                   f"{float(r['gbps']):.1f} | {us(t) if t else '-'} | {ratio} |")
     print("\n".join(out))
 
 

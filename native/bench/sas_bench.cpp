@@ -77,6 +77,7 @@ const OptIn kOptIns[] = {{&sas::variants::kTcGemv, "encode", 2, 16},
                          {&sas::variants::kTopkReg, "topk", 0, kAnyN},
                          {&sas::variants::kTopkHist, "topk", 0, kAnyN},
                          {&sas::variants::kSparseSplit, "sparse", 0, kAnyN},
+                         {&sas::variants::kSubsetGemm, "subset", 0, kAnyN},
                          {&sas::variants::kTopkAct, "topk_act", 0, kAnyN},
                          {&sas::variants::kSteerOne, "fused", 0, kAnyN},
                          {&sas::variants::kSteerCluster, "fused", 0, 16, 64},  // bf16/f16 at these d
@@ -644,13 +645,28 @@ int main(int argc, char **argv) {
                     s = std::min<int64_t>(s, int64_t(S_host.size()));
                     if (want("subset")) {
                         DevMem out(dev, size_t(n * s) * 4);
-                        double ms = time_ms(o, [&] {
-                            ok(sas_encode_subset(dev, nullptr, dt, x.p, d, n, d, dt, We.p, be.p, th.p, m,
-                                                 SAS_ACT_JUMPRELU, S.as<int64_t>(), s, out.as<float>(), s),
-                               "sas_encode_subset");
-                        });
-                        rows.push_back({"encode_subset", "JumpReLU", d, m, n, s, ms,
-                                        double(s * d) * double(es) + xbytes + double(n * s) * 4});
+                        std::vector<float> base;  // --ab: the variants-off output
+                        for (const auto &set : settings_for(o, "subset", n)) {
+                            EnvSetting env(set);
+                            auto subset = [&] {
+                                ok(sas_encode_subset(dev, nullptr, dt, x.p, d, n, d, dt, We.p, be.p, th.p, m,
+                                                     SAS_ACT_JUMPRELU, S.as<int64_t>(), s, out.as<float>(), s),
+                                   "sas_encode_subset");
+                            };
+                            double ms = time_ms(o, subset);
+                            rows.push_back({"encode_subset", "JumpReLU" + opt_label(dev, "subset", n), d, m, n, s, ms,
+                                            double(s * d) * double(es) + xbytes + double(n * s) * 4});
+                            if (o.ab && dev == SAS_DEVICE_CUDA) {
+                                rows.back().b2b_ms = time_b2b_ms(o, ms, subset);
+                                // Another summation order (the GEMM's tiles, tensor cores, split K): as the
+                                // encoder's A/B above, relative 1e-4 plus 1e-5, threshold flips counted apart.
+                                std::vector<float> got = sample_rows(dev, out.p, n, s);
+                                if (base.empty())
+                                    base = std::move(got);
+                                else
+                                    compare(rows.back(), base, got, 1e-4, 1e-5, true);
+                            }
+                        }
                     }
                     if (want("inject")) {
                         std::vector<int64_t> idx(size_t(n * s));

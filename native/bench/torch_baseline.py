@@ -10,6 +10,11 @@ so its GB/s and ours are bytes-of-the-job / time and their ratio is a time ratio
   steer_dense          f = encode(x); x + (relu(f + lam*v) - f) @ W_dec, dense v (sas_bench's dense baseline)
   steer_index_select   the same on the support: index_select(W_enc, 1, S), W_dec[S] every step
   steer_packed         the same with the gathers done once outside the timing (like pack + steer_fused)
+and, for the first d only (gpu_report.py's "other kernels" table):
+  encode_sparse        encode(x).to_sparse_csr(): every row's non-zeros by index     (sas_encode_sparse)
+  encode_subset        addmm(b_enc[S], x, W_enc[:, S]) then the threshold of S      (sas_encode_subset)
+  inject               x += bmm(c [n, 1, s], W_dec[idx] [n, s, d]), idx = S per row   (sas_inject)
+  pack_support         index_select of W_enc's columns, W_dec's rows, b_enc, thr   (sas_pack_support)
 
   python3 native/bench/torch_baseline.py [--device cuda|cpu] [--quick] [--dtype bf16|f16|f32]
          [--d LIST] [--m LIST] [--n LIST] [--s LIST] [--min-ms T] [--max-seconds S] [--csv FILE]
@@ -167,6 +172,10 @@ def run(b, ds, ms_, ns, ss):
                 xb = n * d * es
                 if not b.measure("encode_dense", d, m, n, 0, wbytes + xb + n * m * 4 + 2 * mes, lambda: encode(x)):
                     return
+                # sas_bench counts max_nnz = 256 slots of (index, value) and a count per row.
+                if d == ds[0] and not b.measure("encode_sparse", d, m, n, 0, wbytes + xb + n * 256 * 12 + 2 * mes,
+                                                lambda: encode(x).to_sparse_csr()):
+                    return
                 if d == ds[0]:  # top-k does not depend on d (sas_bench runs it for the first d only)
                     try:
                         # The JumpReLU code as f32, like the f sas_bench ranks (rounded through the dtype here).
@@ -211,6 +220,28 @@ def run(b, ds, ms_, ns, ss):
                             and b.measure("steer_packed", d, m, n, s, fused_bytes, lambda: steer_sparse(*packed))):
                         return
                     del packed
+                    if d != ds[0]:
+                        continue
+                    # The other kernels, with sas_bench's byte counts: the subset encode ...
+                    if not b.measure("encode_subset", d, m, n, s, s * d * es + xb + n * s * 4,
+                                     lambda: (lambda pre: pre * (pre > thr.index_select(0, Ss)))(
+                                         torch.addmm(b_enc.index_select(0, Ss), x, W_enc.index_select(1, Ss)))):
+                        return
+                    # ... the injection of s coefficients per row (0.01 each, the indices S on every row, as
+                    # sas_bench; the general composite gathers each row's W_dec rows) into a copy of x ...
+                    idx = Ss.unsqueeze(0).expand(n, s)
+                    co = torch.full((n, 1, s), 0.01, device=dev, dtype=b.dt)
+                    xi = x.clone()
+                    if not b.measure("inject", d, m, n, s, s * d * es + 2 * xb + n * s * 12,
+                                     lambda: xi.add_(torch.bmm(co, W_dec[idx]).squeeze(1))):
+                        return
+                    del xi, co, idx
+                    # ... and the packing, once per (m, d, s) as sas_bench (its rows have n = 0).
+                    if n == ns[0] and not b.measure(
+                            "pack_support", d, m, 0, s, 4 * s * d * es,
+                            lambda: (W_enc.index_select(1, Ss).t().contiguous(), W_dec.index_select(0, Ss),
+                                     b_enc.index_select(0, Ss), thr.index_select(0, Ss))):
+                        return
                 del x
             del W_enc, W_dec, b_enc, thr, v, v32
             b.free()

@@ -88,6 +88,58 @@ int check_row(const float *got, const double *pre, const double *scale, const Sa
     return bad;
 }
 
+// sas_encode_subset on s random features of the SAE (any order, one repeat), JumpReLU and ReLU, against
+// the reference, into rows of stride s + 2 whose last two columns must stay untouched.
+void check_subset(const Sae &sae, const Arr &x, int64_t ldx, int64_t n, const Ref &ref, Rng &rng, int64_t s) {
+    const sas_dtype dt = sae.dt;
+    const int64_t d = sae.d, m = sae.m;
+    const float sentinel = -12345.0f;
+    std::vector<int64_t> S(static_cast<size_t>(s));
+    for (auto &v : S) v = rng.below(m);
+    if (s > 1) S[1] = S[0];
+    for (sas_activation act : {SAS_ACT_JUMPRELU, SAS_ACT_RELU}) {
+        for (sas_device dev : devices()) {
+            char ctx[256];
+            std::snprintf(ctx, sizeof ctx, "encode_subset %s n=%lld d=%lld m=%lld %s %s", devn(dev), (long long)n,
+                          (long long)d, (long long)m, dn(dt), sas::act_name(act));
+            g_ctx = ctx;
+            const int64_t lds = s + 2;
+            Buf bx = upload(dev, x), bW = upload(dev, sae.W), bb = upload(dev, sae.b), bt = upload(dev, sae.thr);
+            Buf bS = upload(dev, S);
+            std::vector<float> init(size_t(n * lds), sentinel);
+            Buf bo = upload(dev, init);
+            if (!check_ok(sas_encode_subset(dev, nullptr, dt, bx.p, ldx, n, d, dt, bW.p, bb.p, bt.p, m, act,
+                                            bS.as<int64_t>(), s, bo.as<float>(), lds),
+                          "sas_encode_subset"))
+                continue;
+            std::vector<float> out = download<float>(bo, size_t(n * lds));
+            int bad = 0;
+            for (int64_t r = 0; r < n; ++r)
+                for (int64_t i = 0; i < lds; ++i) {
+                    const float g = out[size_t(r * lds + i)];
+                    if (i >= s) {
+                        bad += g != sentinel;
+                        continue;
+                    }
+                    const int64_t j = S[size_t(i)];
+                    const double pre = ref.pre[size_t(r * m + j)], tol = kTolF32 * ref.scale[size_t(r * m + j)];
+                    double expect;
+                    bool amb = false;
+                    if (act == SAS_ACT_JUMPRELU) {
+                        amb = std::fabs(pre - sae.thr.at(j)) <= tol;
+                        expect = pre > sae.thr.at(j) ? pre : 0;
+                    } else {
+                        expect = std::max(pre, 0.0);
+                    }
+                    if (!(std::fabs(g - expect) <= tol || (amb && (g == 0 || std::fabs(g - pre) <= tol))) && bad++ < 3)
+                        std::printf("   r=%lld i=%lld j=%lld got %.9g expected %.9g\n", (long long)r, (long long)i,
+                                    (long long)j, g, expect);
+                }
+            check(bad == 0, "encode_subset: %d mismatches vs the double reference", bad);
+        }
+    }
+}
+
 // `--part i/k`: only every k-th case from the i-th (1-based), each with the seed it has in a whole run, so
 // k processes side by side run exactly the whole test (the emulated one takes 16 minutes sanitized).
 int g_part = 0, g_parts = 1, g_case = 0;
@@ -199,52 +251,7 @@ void test_case(Sizes sz, sas_dtype dt, uint64_t seed, int64_t pad = -1) {
         }
     }
 
-    // Subset: S in any order with repeats; JumpReLU and ReLU.
-    const int64_t s = 37;
-    std::vector<int64_t> S(static_cast<size_t>(s));
-    for (auto &v : S) v = rng.below(m);
-    S[1] = S[0];
-    for (sas_activation act : {SAS_ACT_JUMPRELU, SAS_ACT_RELU}) {
-        for (sas_device dev : devices()) {
-            char ctx[256];
-            std::snprintf(ctx, sizeof ctx, "encode_subset %s n=%lld d=%lld m=%lld %s %s", devn(dev), (long long)n,
-                          (long long)d, (long long)m, dn(dt), sas::act_name(act));
-            g_ctx = ctx;
-            const int64_t lds = s + 2;
-            Buf bx = upload(dev, x), bW = upload(dev, sae.W), bb = upload(dev, sae.b), bt = upload(dev, sae.thr);
-            Buf bS = upload(dev, S);
-            std::vector<float> init(size_t(n * lds), sentinel);
-            Buf bo = upload(dev, init);
-            if (!check_ok(sas_encode_subset(dev, nullptr, dt, bx.p, ldx, n, d, dt, bW.p, bb.p, bt.p, m, act,
-                                            bS.as<int64_t>(), s, bo.as<float>(), lds),
-                          "sas_encode_subset"))
-                continue;
-            std::vector<float> out = download<float>(bo, size_t(n * lds));
-            int bad = 0;
-            for (int64_t r = 0; r < n; ++r)
-                for (int64_t i = 0; i < lds; ++i) {
-                    const float g = out[size_t(r * lds + i)];
-                    if (i >= s) {
-                        bad += g != sentinel;
-                        continue;
-                    }
-                    const int64_t j = S[size_t(i)];
-                    const double pre = ref.pre[size_t(r * m + j)], tol = kTolF32 * ref.scale[size_t(r * m + j)];
-                    double expect;
-                    bool amb = false;
-                    if (act == SAS_ACT_JUMPRELU) {
-                        amb = std::fabs(pre - sae.thr.at(j)) <= tol;
-                        expect = pre > sae.thr.at(j) ? pre : 0;
-                    } else {
-                        expect = std::max(pre, 0.0);
-                    }
-                    if (!(std::fabs(g - expect) <= tol || (amb && (g == 0 || std::fabs(g - pre) <= tol))) && bad++ < 3)
-                        std::printf("   r=%lld i=%lld j=%lld got %.9g expected %.9g\n", (long long)r, (long long)i,
-                                    (long long)j, g, expect);
-                }
-            check(bad == 0, "encode_subset: %d mismatches vs the double reference", bad);
-        }
-    }
+    check_subset(sae, x, ldx, n, ref, rng, 37);
 }
 
 }  // namespace
@@ -317,6 +324,17 @@ static void test_cpu_batch_invariance() {
                 check(differ == 0, "%d rows differ from the same row encoded alone", differ);
             }
     }
+}
+
+// Only the subset encoder, at s features (for its variant: the GEMM path's row and column shapes).
+void test_subset_case(Sizes sz, sas_dtype dt, uint64_t seed, int64_t s) {
+    if (g_case++ % g_parts != g_part) return;
+    if (skip_under_tsan(double(sz.n) * double(sz.d) * double(sz.m))) return;
+    Rng rng(seed);
+    const int64_t ldx = sz.d + (sz.n > 1 ? 3 : 0);
+    Sae sae = make_sae(dt, sz.d, sz.m, rng);
+    Arr x = randn(dt, std::max<int64_t>(sz.n * ldx, 1), rng);
+    check_subset(sae, x, ldx, sz.n, reference(x, ldx, sz.n, sae), rng, s);
 }
 
 int main(int argc, char **argv) {
@@ -403,6 +421,23 @@ int main(int argc, char **argv) {
                 for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
             const Variants with_splitk_one{&kGemvXt, &kSplitkOne};
             for (sas_dtype dt : {SAS_F32, SAS_BF16}) test_case({8, 2304, 1000}, dt, seed++);
+        }
+        {
+            // The subset encoder as a gather and the dense encoders' GEMM (SAS_CUDA_SUBSET_GEMM): one row
+            // (FMA GEMV), 9 and 16 rows (tensor-core GEMV where s is a multiple of 8), 17 and 100 rows
+            // (tensor-core GEMM: row tiles partly filled; s = 37 and 5: the FMA GEMM), split K at d = 2304,
+            // s = 1; with SAS_CUDA_TC_GEMM off too (the tiled FMA GEMM for many rows).
+            const Variants on{&kSubsetGemm, &kTcGemv, &kTcGemm};
+            const struct {
+                Sizes sz;
+                int64_t s;
+            } subset_cases[] = {{{1, 2304, 1000}, 64}, {{9, 64, 1000}, 8},   {{16, 328, 2000}, 64},
+                                {{17, 64, 1000}, 37},  {{100, 256, 333}, 64}, {{64, 2304, 1000}, 5},
+                                {{3, 67, 1000}, 1}};
+            for (const auto &c : subset_cases)
+                for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_subset_case(c.sz, dt, seed++, c.s);
+            const Variants fma{&kSubsetGemm};
+            for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_subset_case({40, 200, 1000}, dt, seed++, 64);
         }
         // The split-K reduction in one launch with the f32 FMA kernels: every row count up to 16,
         // m from 8 (one column block) to 16411, one and several calls per stream (the counters reset).

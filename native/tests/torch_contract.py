@@ -13,8 +13,8 @@ libtorch tensors. So this script does what the binding does, on torch's own tens
     ran on another stream would run during the sleep and read the old x);
   - the CUDA kernel variants (kernels/src/variants.h: SAS_CUDA_TC_GEMV, SAS_CUDA_TC_WIDE, SAS_CUDA_GEMV_XT,
     SAS_CUDA_TC_GEMM, SAS_CUDA_SPLITK_ONE, SAS_CUDA_TOPK_STAGE, SAS_CUDA_TOPK_REG, SAS_CUDA_TOPK_HIST,
-    SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE, SAS_CUDA_STEER_CLUSTER, SAS_CUDA_PDL,
-    SAS_CUDA_STEER_PREFETCH) pass the same checks all off, all on, and all on but SAS_CUDA_TC_WIDE,
+    SAS_CUDA_SPARSE_SPLIT, SAS_CUDA_SUBSET_GEMM, SAS_CUDA_TOPK_ACT, SAS_CUDA_STEER_ONE, SAS_CUDA_STEER_CLUSTER,
+    SAS_CUDA_PDL, SAS_CUDA_STEER_PREFETCH) pass the same checks all off, all on, and all on but SAS_CUDA_TC_WIDE,
     SAS_CUDA_STEER_CLUSTER and SAS_CUDA_TOPK_HIST (which take over from the tensor-core encoder's default
     layout, SAS_CUDA_STEER_ONE and SAS_CUDA_TOPK_REG where both apply);
   - errors come back as statuses with messages (k = 0, a NULL pointer), and the process lives on;
@@ -39,7 +39,7 @@ DTYPES = {torch.float32: SAS_F32, torch.bfloat16: SAS_BF16, torch.float16: SAS_F
 UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11}
 VARIANTS = ("SAS_CUDA_TC_GEMV", "SAS_CUDA_TC_WIDE", "SAS_CUDA_GEMV_XT", "SAS_CUDA_TC_GEMM", "SAS_CUDA_SPLITK_ONE",
             "SAS_CUDA_TOPK_STAGE", "SAS_CUDA_TOPK_REG", "SAS_CUDA_TOPK_HIST", "SAS_CUDA_SPARSE_SPLIT",
-            "SAS_CUDA_TOPK_ACT", "SAS_CUDA_STEER_ONE", "SAS_CUDA_STEER_CLUSTER", "SAS_CUDA_PDL",
+            "SAS_CUDA_SUBSET_GEMM", "SAS_CUDA_TOPK_ACT", "SAS_CUDA_STEER_ONE", "SAS_CUDA_STEER_CLUSTER", "SAS_CUDA_PDL",
             "SAS_CUDA_STEER_PREFETCH")
 
 passed = failed = 0
