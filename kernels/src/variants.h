@@ -91,7 +91,7 @@ inline constexpr Variant kSparseSplit{"SAS_CUDA_SPARSE_SPLIT", false, "split"};
 // reads each row of x again for every column (session 9's H200: 0.73 ms at n = 512, s = 256, m = 1M, where
 // the same job is ~0.6 GFLOP and ~3 MB of weights). Written in session 22, without a GPU: off, not yet run
 // on a GPU.
-inline constexpr Variant kSubsetGemm{"SAS_CUDA_SUBSET_GEMM", false, "gemm"};
+inline constexpr Variant kSubsetGemm{"SAS_CUDA_SUBSET_GEMM", false, "subset_gemm"};
 // The TopK activation (encode, dense and sparse) through the chunked top-k of topk.cu, each row split over
 // blocks, instead of one block per row selecting over the whole row (kernels/cuda/encode.cu). Written in
 // session 10, without a GPU: off, not yet run on a GPU.

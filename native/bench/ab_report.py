@@ -7,7 +7,7 @@
 For every variant (kernels/src/variants.h; and the combination of a kernel's variants) and every shape
 measured both ways in one process: the time with the kernel's variants off ("default" below), with the
 variant on ("opt-in"), and default / opt-in (> 1: the variant is faster), single calls and back to back;
-encode (dense and sparse) adds % of the copy peak, top-k the PyTorch time over each (the target is >= 2x), the fused step the
+encode (dense and sparse) adds % of the copy peak, top-k and the subset encode the PyTorch time over each (top-k's target is >= 2x), the fused step the
 dense baseline over each (targets: >= 10x at m = 16k, >= 500x at 1M).
 
 --winners: a variant wins when, over all the shapes it ran at alone, the geometric mean of default /
@@ -43,7 +43,8 @@ ENV = {"tc_gemv": "SAS_CUDA_TC_GEMV", "tc_wide": "SAS_CUDA_TC_WIDE", "gemv_xt": 
        "tc_gemm": "SAS_CUDA_TC_GEMM",
        "splitk_one": "SAS_CUDA_SPLITK_ONE", "fast": "SAS_CUDA_TOPK_FAST",  # "fast": removed, in old runs
        "stage": "SAS_CUDA_TOPK_STAGE",
-       "reg": "SAS_CUDA_TOPK_REG", "hist": "SAS_CUDA_TOPK_HIST", "split": "SAS_CUDA_SPARSE_SPLIT", "topk_act": "SAS_CUDA_TOPK_ACT",
+       "reg": "SAS_CUDA_TOPK_REG", "hist": "SAS_CUDA_TOPK_HIST", "split": "SAS_CUDA_SPARSE_SPLIT",
+       "subset_gemm": "SAS_CUDA_SUBSET_GEMM", "topk_act": "SAS_CUDA_TOPK_ACT",
        "one": "SAS_CUDA_STEER_ONE", "cluster": "SAS_CUDA_STEER_CLUSTER", "pdl": "SAS_CUDA_PDL",
        "prefetch": "SAS_CUDA_STEER_PREFETCH"}
 
@@ -129,7 +130,8 @@ def main():
             print(line)
         return
     out = []
-    for kernel in ("encode_dense", "encode_sparse", "encode_topk", "topk_rows", "topk_abs", "steer_fused"):
+    for kernel in ("encode_dense", "encode_sparse", "encode_topk", "encode_subset", "topk_rows", "topk_abs",
+                   "steer_fused"):
         keys = sorted(k for k in shapes if k[0] == kernel)
         labels = sorted({v for k in keys for v in shapes[k] if "+" in v}, key=lambda v: (v.count("+"), v))
         for label in labels:
@@ -142,6 +144,7 @@ def main():
                      "encode_topk": " % copy default | % copy opt-in |",
                      "steer_fused": " dense / default | dense / opt-in | dense / default b2b | dense / opt-in b2b |"
                                     " default cold | opt-in cold | default / opt-in cold |",
+                     "encode_subset": " torch / default | torch / opt-in |",
                      "topk_rows": " torch / default | torch / opt-in |",
                      "topk_abs": " torch / default | torch / opt-in |"}[kernel]
             out.append("| dtype | d | m | n | s/k | default | opt-in | default / opt-in | default b2b | opt-in b2b | "
