@@ -57,6 +57,10 @@ void topk_select_f32(const float *vals, int64_t len, int64_t base, int32_t k, bo
 void topk_select_from(const float *vals, int64_t len, int64_t base, int32_t k, bool by_abs, int64_t bar,
                       std::vector<Cand> &out);
 
+// out[i * rows + k] = W[k * ld + S[i]] for k < rows, i < s: columns of a row-major matrix (elements of es
+// bytes, 2 or 4) gathered as contiguous rows, bit for bit, parallel over tiles of W's rows (gather.cpp).
+void gather_columns(size_t es, const void *W, int64_t rows, int64_t ld, const int64_t *S, int64_t s, void *out);
+
 // Dot product of two f32 vectors with 32 fixed partial sums (deterministic, vectorisable).
 float dot_f32(const float *a, const float *b, int64_t n);
 // out[r] = dot_f32(x + r * ldx, w, n) for r < rows, bit for bit, with w read once per 3 rows.

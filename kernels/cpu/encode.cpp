@@ -438,28 +438,67 @@ sas_status encode_subset(sas_dtype dt, const void *x, int64_t ldx, int64_t n, in
                          const void *b_enc, const void *threshold, int64_t m, sas_activation act, const int64_t *S,
                          int64_t s, float *out, int64_t ld_out) {
     if (n == 0 || s == 0) return SAS_OK;
-    std::vector<float> xf;
-    load_x(dt, x, ldx, 0, n, d, xf);
-    // Features in blocks: gather the block's W_enc columns row by row of W_enc (each W_enc row is visited
-    // once per block, so page/TLB locality is that of the row, not of d strided rows per feature), then
-    // the n x block dot products.
-    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(s, (int64_t(4) << 20) / d));
-    std::vector<float> cols(static_cast<size_t>(block * d));
+    // The fused step's phase 1 (steer.cpp) on every row: the support's W_enc columns gathered as rows, in
+    // their own dtype (gather_columns), then the n x s dot products with each gathered row read once per 3
+    // rows of x (dot_rows_*; bf16 through the split layout, f16 widened in place), in tasks of a block of
+    // rows x a group of features, so a block of x and a group of columns stay in cache together. Until
+    // session 23 it gathered into f32 one scalar load at a time and ran one dot_f32 per row and feature.
+    const size_t es = dtype_size(dt);
+    const bool split = dt == SAS_BF16, f16 = dt == SAS_F16;
+    const int64_t ld = split ? (d + 15) / 16 * 16 : d;  // the rows' leading dimension (split: zero-padded)
+    // Features in blocks of at most 4 MiB of gathered columns.
+    const int64_t block = std::max<int64_t>(1, std::min<int64_t>(s, (int64_t(4) << 20) / (d * int64_t(es))));
+    // One scratch allocation for the rows and the gathered columns: as two (each over glibc's first mmap
+    // threshold, 128 KiB), every call of a same-sized job got its pages from the kernel and faulted them in
+    // again (glibc raises the mmap threshold to a freed block's size but trims the heap's top above twice
+    // that, which the two blocks together reached): at n = s = 64, d = 2304, repeated calls took 4-5 ms
+    // instead of 0.6-0.8 ms on the 2-core VM.
+    const size_t xf_floats = size_t(n * ld), cols_floats = (static_cast<size_t>(block * d) * es + 3) / 4;
+    std::vector<float> scratch;
+    try {
+        scratch.resize(xf_floats + cols_floats);
+    } catch (const std::bad_alloc &) {
+        return fail(SAS_ERR_ALLOC, "encode_subset: cannot allocate %lld floats of scratch",
+                    (long long)(xf_floats + cols_floats));
+    }
+    float *const xf = scratch.data();
+    unsigned char *const cols = reinterpret_cast<unsigned char *>(scratch.data() + xf_floats);
+    parallel_for(n, d * 2, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            if (split)
+                bf16_to_split(static_cast<const uint16_t *>(x) + r * ldx, d, xf + r * ld);
+            else
+                convert_to_f32(dt, x, r * ldx, d, xf + r * ld);
+        }
+    });
+    // A task: kSubRows rows x kSubFeats features (12 x 16, 48 x 4, 96 x 8 and 6 x 32 timed the same).
+    constexpr int64_t kSubRows = 24, kSubFeats = 8;
     for (int64_t i0 = 0; i0 < s; i0 += block) {
         const int64_t bs = std::min(block, s - i0);
-        parallel_for(d, bs * 4, [&](int64_t k0, int64_t k1) {
-            for (int64_t kk = k0; kk < k1; ++kk)
-                for (int64_t i = 0; i < bs; ++i)
-                    cols[size_t(i * d + kk)] = load_f32(dt, W_enc, kk * m + S[i0 + i]);
-        });
-        parallel_for(bs, n * d, [&](int64_t a, int64_t b) {
-            for (int64_t i = a; i < b; ++i) {
-                const int64_t j = S[i0 + i];
-                const float bias = load_f32(dt, b_enc, j);
-                const float th = act == SAS_ACT_JUMPRELU ? load_f32(dt, threshold, j) : 0.0f;
-                for (int64_t r = 0; r < n; ++r) {
-                    const float pre = dot_f32(xf.data() + r * d, cols.data() + i * d, d) + bias;
-                    out[r * ld_out + i0 + i] = act == SAS_ACT_JUMPRELU ? (pre > th ? pre : 0.0f) : relu(pre);
+        gather_columns(es, W_enc, d, m, S + i0, bs, cols);
+        const int64_t rblocks = (n + kSubRows - 1) / kSubRows, fgroups = (bs + kSubFeats - 1) / kSubFeats;
+        parallel_for(rblocks * fgroups, std::min(n, kSubRows) * std::min(bs, kSubFeats) * d, [&](int64_t t0, int64_t t1) {
+            float dots[kSubRows];
+            for (int64_t t = t0; t < t1; ++t) {
+                // Row blocks inner: a thread's consecutive tasks share a group of columns.
+                const int64_t r0 = (t % rblocks) * kSubRows, rb = std::min(kSubRows, n - r0);
+                const int64_t g0 = (t / rblocks) * kSubFeats, gn = std::min(kSubFeats, bs - g0);
+                const float *xr = xf + r0 * ld;
+                for (int64_t i = g0; i < g0 + gn; ++i) {
+                    const unsigned char *w = cols + size_t(i * d) * es;
+                    if (split)
+                        dot_rows_bf16_split(xr, ld, rb, reinterpret_cast<const uint16_t *>(w), d, dots);
+                    else if (f16)
+                        dot_rows_f16(xr, ld, rb, reinterpret_cast<const uint16_t *>(w), d, dots);
+                    else
+                        dot_rows_f32(xr, ld, rb, reinterpret_cast<const float *>(w), d, dots);
+                    const int64_t j = S[i0 + i];
+                    const float bias = load_f32(dt, b_enc, j);
+                    const float th = act == SAS_ACT_JUMPRELU ? load_f32(dt, threshold, j) : 0.0f;
+                    for (int64_t r = 0; r < rb; ++r) {
+                        const float pre = dots[r] + bias;
+                        out[(r0 + r) * ld_out + i0 + i] = act == SAS_ACT_JUMPRELU ? (pre > th ? pre : 0.0f) : relu(pre);
+                    }
                 }
             }
         });

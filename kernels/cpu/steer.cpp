@@ -14,26 +14,9 @@ sas_status pack_support(sas_dtype dt, const void *W_enc, const void *b_enc, cons
                         void *benc_S, void *thr_S, void *Wdec_S) {
     if (s == 0) return SAS_OK;
     const size_t es = dtype_size(dt);
-    const char *we = static_cast<const char *>(W_enc);
     const char *wd = static_cast<const char *>(W_dec);
-    char *oe = static_cast<char *>(Wenc_S);
     char *od = static_cast<char *>(Wdec_S);
-    // W_enc columns: walk W_enc row by row (threads over rows of W_enc), so each row's pages are
-    // touched once for all s features instead of d strided rows per feature.
-    parallel_for(d, s * 4, [&](int64_t k0, int64_t k1) {
-        for (int64_t k = k0; k < k1; ++k) {
-            const char *src = we + size_t(k * m) * es;
-            if (es == 4) {
-                const float *sr = reinterpret_cast<const float *>(src);
-                float *o = reinterpret_cast<float *>(oe);
-                for (int64_t i = 0; i < s; ++i) o[i * d + k] = sr[S[i]];
-            } else {
-                const uint16_t *sr = reinterpret_cast<const uint16_t *>(src);
-                uint16_t *o = reinterpret_cast<uint16_t *>(oe);
-                for (int64_t i = 0; i < s; ++i) o[i * d + k] = sr[S[i]];
-            }
-        }
-    });
+    gather_columns(es, W_enc, d, m, S, s, Wenc_S);  // W_enc's columns S as rows of Wenc_S [s, d]
     parallel_for(s, d * 2, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
             const int64_t j = S[i];

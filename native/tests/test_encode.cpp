@@ -357,6 +357,10 @@ int main(int argc, char **argv) {
     for (const Sizes &c : cases)
         for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
     for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case({20, 2304, 333}, dt, seed++, 8);  // stride d + 8
+    // The subset encoder's CPU twin gathers W_enc's columns in blocks of at most 4 MiB and computes tasks of 24
+    // rows: at d = 16384, 130 features are 3 blocks in f32 and 2 in bf16 / f16, and 26 rows are 2 row blocks
+    // (too many multiply-adds for ThreadSanitizer, which runs the same threads on smaller cases).
+    for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_subset_case({26, 16384, 170}, dt, 9000 + dt, 130);
     // The tensor-core variants (kernels/cuda/gemv_tc.cuh for 2..16 rows, gemm_tc.cuh for more) and the
     // one-launch split-K reduction (splitk.cuh), on a GPU (or the CPU emulation of native/emu) only: the
     // same checks (CPU twin and reference) with them switched on. gemv_tc (needs x rows in whole, aligned
