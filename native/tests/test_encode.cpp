@@ -141,15 +141,24 @@ void check_subset(const Sae &sae, const Arr &x, int64_t ldx, int64_t n, const Re
 }
 
 // `--part i/k`: only every k-th case from the i-th (1-based), each with the seed it has in a whole run, so
-// k processes side by side run exactly the whole test (the emulated one takes 16 minutes sanitized).
+// k processes side by side run exactly the whole test (the emulated one takes some 9 minutes sanitized).
 int g_part = 0, g_parts = 1, g_case = 0;
 
-// pad: x's row stride is d + pad (default: d + 3 for several rows, an odd stride).
-void test_case(Sizes sz, sas_dtype dt, uint64_t seed, int64_t pad = -1) {
+// What a case runs after the encoder's GEMM. kEveryStage: every activation (JumpReLU, ReLU, TopK with k = 1,
+// 50 and min(m, 1024)), the dense output and three sparse ones (max_nnz = m, 5, m / 4 + 1). kGemmOnly, for
+// the GEMM kernel variants: the GEMM's three epilogues (JumpReLU, ReLU, TopK's pre-activations at one k),
+// dense and one sparse output (max_nnz = m). The top-k and compaction kernels after the GEMM are the same
+// whichever GEMM ran, and the cases without variants run them at every k and max_nnz; repeated after each
+// GEMM variant they took two thirds of the emulated test under the sanitizers (CI), for nothing new.
+enum Stages { kEveryStage, kGemmOnly };
+
+// pad: x's row stride is d + pad (-1: d + 3 for several rows, an odd stride).
+void test_case(Sizes sz, sas_dtype dt, uint64_t seed, int64_t pad = -1, Stages stages = kEveryStage) {
     if (g_case++ % g_parts != g_part) return;
     // Under ThreadSanitizer: not {64, 2304, 1000} through gemm_tc (its paths: {33, 3584, 136}, {100, 256,
     // 2000}) nor {9, 2304, 16411} with SAS_CUDA_SPARSE_SPLIT (its three chunks: {3, 64, 16411}).
     if (skip_under_tsan(double(sz.n) * double(sz.d) * double(sz.m))) return;
+    CaseClock clock(label("encode n=%lld d=%lld m=%lld %s", (long long)sz.n, (long long)sz.d, (long long)sz.m, dn(dt)));
     Rng rng(seed);
     const int64_t n = sz.n, d = sz.d, m = sz.m, ldx = d + (pad >= 0 ? pad : n > 1 ? 3 : 0), ldo = m + 5;
     Sae sae = make_sae(dt, d, m, rng);
@@ -160,8 +169,14 @@ void test_case(Sizes sz, sas_dtype dt, uint64_t seed, int64_t pad = -1) {
         sas_activation act;
         int32_t k;
     };
-    std::vector<ActK> acts{{SAS_ACT_JUMPRELU, 0}, {SAS_ACT_RELU, 0}, {SAS_ACT_TOPK, 1}, {SAS_ACT_TOPK, kmax}};
-    if (m > 50) acts.push_back({SAS_ACT_TOPK, 50});  // (a valid k needs k <= m)
+    std::vector<ActK> acts{{SAS_ACT_JUMPRELU, 0}, {SAS_ACT_RELU, 0}};
+    if (stages == kEveryStage) {
+        acts.push_back({SAS_ACT_TOPK, 1});
+        acts.push_back({SAS_ACT_TOPK, kmax});
+    }
+    if (m > 50 || stages == kGemmOnly) acts.push_back({SAS_ACT_TOPK, std::min<int32_t>(kmax, 50)});  // (k <= m)
+    std::vector<int32_t> sparse_nnz{int32_t(m)};
+    if (stages == kEveryStage) sparse_nnz.insert(sparse_nnz.end(), {int32_t(5), int32_t(m / 4 + 1)});
     const float sentinel = -12345.0f;
     for (const ActK &ak : acts) {
         std::vector<float> dense_cpu;
@@ -210,9 +225,10 @@ void test_case(Sizes sz, sas_dtype dt, uint64_t seed, int64_t pad = -1) {
                 check(diff == 0, "CUDA vs CPU twin: %d values differ beyond f32 rounding", diff);
             }
 
-            // Sparse: the dense non-zeros, ascending, bit-for-bit; then truncated to max_nnz = 5 and to a
-            // quarter of m (beyond the first 8192 features, SAS_CUDA_SPARSE_SPLIT's first chunk, at m = 16411).
-            for (int32_t max_nnz : {int32_t(m), int32_t(5), int32_t(m / 4 + 1)}) {
+            // Sparse: the dense non-zeros, ascending, bit-for-bit; then (kEveryStage) truncated to max_nnz = 5
+            // and to a quarter of m (beyond the first 8192 features, SAS_CUDA_SPARSE_SPLIT's first chunk, at
+            // m = 16411).
+            for (int32_t max_nnz : sparse_nnz) {
                 std::vector<int64_t> ii(size_t(n * max_nnz), 777);
                 std::vector<float> vv(size_t(n * max_nnz), 777.0f);
                 std::vector<int32_t> cc(size_t(n), -7);
@@ -330,6 +346,7 @@ static void test_cpu_batch_invariance() {
 void test_subset_case(Sizes sz, sas_dtype dt, uint64_t seed, int64_t s) {
     if (g_case++ % g_parts != g_part) return;
     if (skip_under_tsan(double(sz.n) * double(sz.d) * double(sz.m))) return;
+    CaseClock clock(label("subset n=%lld d=%lld m=%lld s=%lld %s", (long long)sz.n, (long long)sz.d, (long long)sz.m, (long long)s, dn(dt)));
     Rng rng(seed);
     const int64_t ldx = sz.d + (sz.n > 1 ? 3 : 0);
     Sae sae = make_sae(dt, sz.d, sz.m, rng);
@@ -369,7 +386,8 @@ int main(int argc, char **argv) {
     // decline for the FMA kernel. gemm_tc (needs row strides and sizes in
     // whole 16-byte chunks, hence pad 8): n = 17, 64, 100 (row tiles of 64, partly filled), m not a
     // multiple of its 128-column tiles, d = 2304 and 200 (K not a multiple of its 32-k steps), and shapes
-    // it must decline (odd stride, m % 8 != 0) for the FMA kernels.
+    // it must decline (odd stride, m % 8 != 0) for the FMA kernels. The GEMM variants' cases run the GEMM's
+    // stages only (kGemmOnly); the top-k and sparse-compaction variants' cases run every stage.
     if (sas_cuda_available()) {
         using namespace sas::variants;
         const Sizes tc_cases[] = {{2, 64, 1000}, {3, 3584, 1000}, {8, 2304, 2000}, {9, 64, 16411},
@@ -380,23 +398,23 @@ int main(int argc, char **argv) {
         for (bool splitk_one : {false, true}) {
             const Variants on = splitk_one ? Variants{&kTcGemv, &kTcGemm, &kSplitkOne} : Variants{&kTcGemv, &kTcGemm};
             for (const Sizes &c : tc_cases)
-                for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++, 8);
-            for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case({8, 64, 1000}, dt, seed++, 3);  // odd stride: FMA kernel
+                for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++, 8, kGemmOnly);
+            for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case({8, 64, 1000}, dt, seed++, 3, kGemmOnly);  // odd stride: FMA kernel
         }
         {
             // The wide layout (SAS_CUDA_TC_WIDE: 4 column tiles per warp, rounds of 64 k): the same cases;
             // m = 8, 1000 and 2000 leave its 256-column blocks partly filled (m = 8: lanes past the end).
             const Variants on{&kTcWide};
             for (const Sizes &c : tc_cases)
-                for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++, 8);
+                for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++, 8, kGemmOnly);
         }
         {
             const Variants on{&kTcGemv, &kTcGemm};
             for (const Sizes &c : tcg_cases)
-                for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++, 8);
+                for (sas_dtype dt : {SAS_BF16, SAS_F16}) test_case(c, dt, seed++, 8, kGemmOnly);
             for (sas_dtype dt : {SAS_BF16, SAS_F16}) {
-                test_case({20, 64, 1000}, dt, seed++);     // odd stride: the tiled FMA kernel
-                test_case({20, 64, 1001}, dt, seed++, 8);  // m % 8 != 0: the tiled FMA kernel
+                test_case({20, 64, 1000}, dt, seed++, -1, kGemmOnly);  // odd stride: the tiled FMA kernel
+                test_case({20, 64, 1001}, dt, seed++, 8, kGemmOnly);  // m % 8 != 0: the tiled FMA kernel
             }
         }
         {
@@ -422,9 +440,9 @@ int main(int argc, char **argv) {
             const Sizes xt_cases[] = {{2, 64, 1000}, {3, 3584, 1000}, {4, 2304, 333}, {5, 256, 2000},
                                       {8, 2304, 2000}, {9, 64, 16411}, {16, 328, 1000}};
             for (const Sizes &c : xt_cases)
-                for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
+                for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++, -1, kGemmOnly);
             const Variants with_splitk_one{&kGemvXt, &kSplitkOne};
-            for (sas_dtype dt : {SAS_F32, SAS_BF16}) test_case({8, 2304, 1000}, dt, seed++);
+            for (sas_dtype dt : {SAS_F32, SAS_BF16}) test_case({8, 2304, 1000}, dt, seed++, -1, kGemmOnly);
         }
         {
             // The subset encoder as a gather and the dense encoders' GEMM (SAS_CUDA_SUBSET_GEMM): one row
@@ -448,7 +466,7 @@ int main(int argc, char **argv) {
         const Variants on{&kSplitkOne};
         const Sizes sk_cases[] = {{1, 2304, 1000}, {3, 3584, 1000}, {16, 64, 16411}, {1, 64, 8}, {9, 2304, 333}};
         for (const Sizes &c : sk_cases)
-            for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++);
+            for (sas_dtype dt : {SAS_F32, SAS_BF16, SAS_F16}) test_case(c, dt, seed++, -1, kGemmOnly);
     }
     return summary("test_encode");
 }

@@ -25,6 +25,7 @@ bool close_twin(double got, double cpu, double scale, sas_dtype dt) {
 
 // ---- inject ---------------------------------------------------------------------------------------
 void test_inject(sas_dtype dt, int64_t n, int64_t d, int64_t m, int32_t nnz, uint64_t seed) {
+    CaseClock clock(label("inject n=%lld d=%lld m=%lld %s", (long long)n, (long long)d, (long long)m, dn(dt)));
     Rng rng(seed);
     const int64_t ldx = d + 2;
     Arr x = randn(dt, n * ldx + 1, rng), W = randn(dt, m * d, rng, 0.2);
@@ -94,6 +95,7 @@ void test_inject(sas_dtype dt, int64_t n, int64_t d, int64_t m, int32_t nnz, uin
 
 // ---- the dense decode of the bench baseline (internal): x += c . W_dec over all m ------------------
 void test_decode_dense(sas_dtype dt, int64_t n, int64_t d, int64_t m, uint64_t seed) {
+    CaseClock clock(label("decode_dense n=%lld d=%lld m=%lld %s", (long long)n, (long long)d, (long long)m, dn(dt)));
     Rng rng(seed);
     const int64_t ldx = d + 1, ldc = m + 2;
     Arr x = randn(dt, n * ldx, rng), W = randn(dt, m * d, rng, 0.2);
@@ -207,6 +209,7 @@ void test_fused(sas_dtype dt, SteerCase c, uint64_t seed) {
     // Under ThreadSanitizer: not n = 600 at d = 2304 (CUDA's two launches: {300, 256, 200, 16} and {300, 64,
     // 200, 16} take them there too).
     if (skip_under_tsan(double(c.n) * double(c.d) * double(c.m))) return;
+    CaseClock clock(label("fused n=%lld d=%lld m=%lld s=%lld %s", (long long)c.n, (long long)c.d, (long long)c.m, (long long)c.s, dn(dt)));
     Rng rng(seed);
     const int64_t n = c.n, d = c.d, m = c.m, s = c.s, ldx = d + c.pad;
     Sae sae = make_sae(dt, d, m, rng);

@@ -9,18 +9,21 @@ using namespace t;
 
 namespace {
 
-// Reference: indices stably sorted by key descending.
-std::vector<int64_t> ref_order(const Arr &x, int64_t off, int64_t m, bool by_abs) {
+// Reference: the first `count` indices of a stable sort by key descending (key = value, or |value| by_abs),
+// i.e. ordered by key descending, then index ascending (-0 and +0 are one key). A partial sort of the keys
+// converted once: it runs once per case, outside the device loop, and under ThreadSanitizer a full stable
+// sort of the million-entry rows through x.at() took a third of the emulated test.
+std::vector<int64_t> ref_order(const Arr &x, int64_t off, int64_t m, bool by_abs, int64_t count) {
+    std::vector<double> key(static_cast<size_t>(m));
+    for (int64_t i = 0; i < m; ++i) key[size_t(i)] = by_abs ? std::fabs(x.at(off + i)) : x.at(off + i);
     std::vector<int64_t> idx(static_cast<size_t>(m));
     std::iota(idx.begin(), idx.end(), 0);
-    std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
-        double va = x.at(off + a), vb = x.at(off + b);
-        if (by_abs) {
-            va = std::fabs(va);
-            vb = std::fabs(vb);
-        }
-        return va > vb;
+    count = std::min(count, m);
+    std::partial_sort(idx.begin(), idx.begin() + count, idx.end(), [&](int64_t a, int64_t b) {
+        const double ka = key[size_t(a)], kb = key[size_t(b)];
+        return ka > kb || (ka == kb && a < b);
     });
+    idx.resize(size_t(count));
     return idx;
 }
 
@@ -49,9 +52,12 @@ Arr make_rows(sas_dtype dt, int64_t count, Fill fill, Rng &r) {
 }
 
 void run_rows(sas_dtype dt, int64_t n, int64_t m, int32_t k, Fill fill, uint64_t seed) {
+    CaseClock clock(label("topk rows n=%lld m=%lld k=%d %s fill %d", (long long)n, (long long)m, k, dn(dt), int(fill)));
     Rng rng(seed);
     const int64_t ldx = m + (n > 1 ? 7 : 0);
     Arr x = make_rows(dt, std::max<int64_t>(n * ldx, 1), fill, rng);
+    std::vector<std::vector<int64_t>> orders;
+    for (int64_t r = 0; r < n; ++r) orders.push_back(ref_order(x, r * ldx, m, false, k));
     std::vector<float> cpu_v;
     std::vector<int64_t> cpu_i;
     for (sas_device dev : devices()) {
@@ -68,7 +74,7 @@ void run_rows(sas_dtype dt, int64_t n, int64_t m, int32_t k, Fill fill, uint64_t
         auto idx = download<int64_t>(bi, size_t(n * k));
         int bad = 0;
         for (int64_t r = 0; r < n; ++r) {
-            auto order = ref_order(x, r * ldx, m, false);
+            const std::vector<int64_t> &order = orders[size_t(r)];
             for (int32_t i = 0; i < k; ++i) {
                 const int64_t gi = idx[size_t(r * k + i)];
                 const float gv = vals[size_t(r * k + i)];
@@ -92,11 +98,12 @@ void run_rows(sas_dtype dt, int64_t n, int64_t m, int32_t k, Fill fill, uint64_t
 }
 
 void run_abs(sas_dtype dt, int64_t m, int32_t k, Fill fill, uint64_t seed) {
+    CaseClock clock(label("topk abs m=%lld k=%d %s fill %d", (long long)m, k, dn(dt), int(fill)));
     Rng rng(seed);
     Arr v = make_rows(dt, m, fill, rng);
     if (fill == kTies)  // explicit +/- pairs of equal magnitude: the lower index first
         for (int64_t i = 0; i + 1 < m; i += 5) v.set(i + 1, -v.at(i));
-    auto order = ref_order(v, 0, m, true);
+    const auto order = ref_order(v, 0, m, true, k);
     std::vector<float> cpu_v;
     std::vector<int64_t> cpu_i;
     for (sas_device dev : devices()) {
@@ -132,12 +139,13 @@ void run_abs(sas_dtype dt, int64_t m, int32_t k, Fill fill, uint64_t seed) {
 // the bar, whether it lies below the k-th key (a prime that keeps more than needed), exactly one below it,
 // at it or above it (too high: fewer than k entries above it, so the scan must start again from nothing).
 void run_bars(int64_t len, int32_t k, Fill fill, bool by_abs, uint64_t seed) {
+    CaseClock clock(label("topk bars len=%lld k=%d", (long long)len, k));
     Rng rng(seed);
     Arr x = make_rows(SAS_F32, len, fill, rng);
     std::vector<float> v(static_cast<size_t>(len));
     for (int64_t i = 0; i < len; ++i) v[size_t(i)] = float(x.at(i));
     auto key = [&](int64_t i) { return by_abs ? sas::abs_key(v[size_t(i)]) : sas::order_key(v[size_t(i)]); };
-    const auto order = ref_order(x, 0, len, by_abs);
+    const auto order = ref_order(x, 0, len, by_abs, 3 * int64_t(k) + 1);
     const int64_t kth = int64_t(key(order[size_t(k - 1)])), top = int64_t(key(order[0]));
     const int64_t mid = int64_t(key(order[size_t(std::min<int64_t>(len - 1, 3 * int64_t(k)))]));
     for (int64_t bar : {int64_t(-1), int64_t(0), mid - 1, kth - 1, kth, kth + 1, top, int64_t(0xffffffffu)}) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdarg>
 #include <cstdint>
@@ -206,6 +207,49 @@ class Variants {
 
   private:
     sas_test::ScopedEnv env_;
+};
+
+// printf into a std::string (a case's label).
+inline std::string label(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+inline std::string label(const char *fmt, ...) {
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
+// SAS_TEST_TIMES=1: each case timed by a CaseClock prints its wall time, its label and the kernel variants
+// switched on, for finding where a (sanitized, emulated) run spends its time. Off, it costs one getenv.
+class CaseClock {
+  public:
+    explicit CaseClock(std::string label) : label_(std::move(label)) {
+        static const bool on = [] {
+            const char *e = std::getenv("SAS_TEST_TIMES");
+            return e && *e && std::strcmp(e, "0") != 0;
+        }();
+        on_ = on;
+        if (on_) t0_ = std::chrono::steady_clock::now();
+    }
+    CaseClock(const CaseClock &) = delete;
+    CaseClock &operator=(const CaseClock &) = delete;
+    ~CaseClock() {
+        if (!on_) return;
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+        std::string vs;
+        for (const sas::variants::Variant *v : sas::variants::kAll) {
+            const char *e = std::getenv(v->env);
+            if (e && std::strcmp(e, "1") == 0) vs += std::string(vs.empty() ? "" : ",") + v->label;
+        }
+        std::printf("case-time %9.3f s  %s  [%s]\n", s, label_.c_str(), vs.c_str());
+        std::fflush(stdout);
+    }
+
+  private:
+    std::string label_;
+    bool on_ = false;
+    std::chrono::steady_clock::time_point t0_;
 };
 
 }  // namespace t
